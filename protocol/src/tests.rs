@@ -1,0 +1,279 @@
+//! Golden tests: the exact JSON of every event. If one of these changes, the
+//! wire changed, and every deployed client with it.
+
+use super::*;
+use serde_json::{Value, json};
+
+fn cand() -> IceCandidate {
+    IceCandidate {
+        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    }
+}
+
+fn cand_json() -> Value {
+    json!({"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0})
+}
+
+/// Serializes to exactly `expected` and parses back from it.
+fn golden<T>(msg: T, expected: Value)
+where
+    T: Serialize + for<'de> Deserialize<'de> + PartialEq + fmt::Debug,
+{
+    let text = serde_json::to_string(&msg).expect("serialize");
+    let got: Value = serde_json::from_str(&text).expect("valid json");
+    assert_eq!(got, expected, "wire form of {msg:?}");
+    let back: T = serde_json::from_value(expected).expect("parse golden");
+    assert_eq!(back, msg);
+}
+
+#[test]
+fn client_messages() {
+    golden(
+        ClientMsg::Join {
+            room: RoomId("standup".into()),
+            name: "Ada".into(),
+            role: Role::Broadcaster,
+            token: Some("t".repeat(32)),
+        },
+        json!({"event":"join","room":"standup","name":"Ada","role":"broadcaster","token":"t".repeat(32)}),
+    );
+    golden(
+        ClientMsg::Join {
+            room: RoomId("r".into()),
+            name: "Bo".into(),
+            role: Role::Watcher,
+            token: None,
+        },
+        json!({"event":"join","room":"r","name":"Bo","role":"watcher"}),
+    );
+    golden(
+        ClientMsg::BroadcastAvailable,
+        json!({"event":"broadcastAvailable"}),
+    );
+    golden(ClientMsg::BroadcastEnded, json!({"event":"broadcastEnded"}));
+    golden(
+        ClientMsg::GetBroadcast { to: "p1".into() },
+        json!({"event":"getBroadcast","to":"p1"}),
+    );
+    golden(
+        ClientMsg::Offer {
+            to: "p1".into(),
+            sdp: "v=0".into(),
+        },
+        json!({"event":"offer","to":"p1","sdp":"v=0"}),
+    );
+    golden(
+        ClientMsg::Answer {
+            to: "p1".into(),
+            sdp: "v=0".into(),
+        },
+        json!({"event":"answer","to":"p1","sdp":"v=0"}),
+    );
+    golden(
+        ClientMsg::IceOfferCandidate {
+            to: "p1".into(),
+            candidate: cand(),
+        },
+        json!({"event":"iceOfferCandidate","to":"p1","candidate":cand_json()}),
+    );
+    golden(
+        ClientMsg::IceAnswerCandidate {
+            to: "p1".into(),
+            candidate: cand(),
+        },
+        json!({"event":"iceAnswerCandidate","to":"p1","candidate":cand_json()}),
+    );
+    golden(
+        ClientMsg::MediaState {
+            audio: false,
+            video: true,
+        },
+        json!({"event":"mediaState","audio":false,"video":true}),
+    );
+}
+
+#[test]
+fn server_messages() {
+    let peer = PeerInfo {
+        id: "p2".into(),
+        name: "Bo".into(),
+        role: Role::Watcher,
+        broadcasting: false,
+    };
+    golden(
+        ServerMsg::Welcome {
+            id: "p1".into(),
+            room: RoomId("standup".into()),
+            peers: vec![peer.clone()],
+            ice_servers: vec![
+                IceServer {
+                    urls: vec!["stun:stun.l.google.com:19302".into()],
+                    username: None,
+                    credential: None,
+                },
+                IceServer {
+                    urls: vec!["turn:turn.example:3478?transport=udp".into()],
+                    username: Some("1700000000:p1".into()),
+                    credential: Some("c2VjcmV0".into()),
+                },
+            ],
+        },
+        json!({"event":"welcome","id":"p1","room":"standup",
+               "peers":[{"id":"p2","name":"Bo","role":"watcher","broadcasting":false}],
+               "iceServers":[{"urls":["stun:stun.l.google.com:19302"]},
+                             {"urls":["turn:turn.example:3478?transport=udp"],"username":"1700000000:p1","credential":"c2VjcmV0"}]}),
+    );
+    golden(
+        ServerMsg::PeerJoined { peer },
+        json!({"event":"peerJoined","peer":{"id":"p2","name":"Bo","role":"watcher","broadcasting":false}}),
+    );
+    golden(
+        ServerMsg::PeerLeft { id: "p2".into() },
+        json!({"event":"peerLeft","id":"p2"}),
+    );
+    golden(
+        ServerMsg::BroadcastAvailable { from: "p1".into() },
+        json!({"event":"broadcastAvailable","from":"p1"}),
+    );
+    golden(
+        ServerMsg::BroadcastEnded { from: "p1".into() },
+        json!({"event":"broadcastEnded","from":"p1"}),
+    );
+    golden(
+        ServerMsg::GetBroadcast { from: "p1".into() },
+        json!({"event":"getBroadcast","from":"p1"}),
+    );
+    golden(
+        ServerMsg::Offer {
+            from: "p1".into(),
+            sdp: "v=0".into(),
+        },
+        json!({"event":"offer","from":"p1","sdp":"v=0"}),
+    );
+    golden(
+        ServerMsg::Answer {
+            from: "p1".into(),
+            sdp: "v=0".into(),
+        },
+        json!({"event":"answer","from":"p1","sdp":"v=0"}),
+    );
+    golden(
+        ServerMsg::IceOfferCandidate {
+            from: "p1".into(),
+            candidate: cand(),
+        },
+        json!({"event":"iceOfferCandidate","from":"p1","candidate":cand_json()}),
+    );
+    golden(
+        ServerMsg::IceAnswerCandidate {
+            from: "p1".into(),
+            candidate: cand(),
+        },
+        json!({"event":"iceAnswerCandidate","from":"p1","candidate":cand_json()}),
+    );
+    golden(
+        ServerMsg::MediaState {
+            from: "p1".into(),
+            audio: true,
+            video: false,
+        },
+        json!({"event":"mediaState","from":"p1","audio":true,"video":false}),
+    );
+    for code in ErrorCode::ALL {
+        golden(
+            ServerMsg::Error {
+                code,
+                message: "why".into(),
+            },
+            json!({"event":"error","code":code.as_str(),"message":"why"}),
+        );
+    }
+}
+
+#[test]
+fn forwarding_drops_to_and_stamps_from() {
+    let sent: ClientMsg =
+        serde_json::from_value(json!({"event":"offer","to":"p2","from":"spoofed","sdp":"v=0"}))
+            .expect("parse");
+    assert_eq!(sent.to(), Some(&PeerId::from("p2")));
+    let out = sent.forwarded("p1".into()).expect("forwardable");
+    assert_eq!(
+        serde_json::to_value(out).expect("serialize"),
+        json!({"event":"offer","from":"p1","sdp":"v=0"})
+    );
+    let join = ClientMsg::Join {
+        room: RoomId("r".into()),
+        name: "n".into(),
+        role: Role::Watcher,
+        token: None,
+    };
+    assert_eq!(join.forwarded("p1".into()), None);
+}
+
+#[test]
+fn candidates_keep_the_username_fragment_and_accept_nulls() {
+    let c: IceCandidate = serde_json::from_value(
+        json!({"candidate":"","sdpMid":null,"sdpMLineIndex":null,"usernameFragment":"abcd"}),
+    )
+    .expect("parse");
+    assert_eq!(c.username_fragment.as_deref(), Some("abcd"));
+    assert_eq!(c.sdp_mid, None);
+    assert_eq!(
+        serde_json::to_value(&c).expect("serialize"),
+        json!({"candidate":"","sdpMid":null,"sdpMLineIndex":null,"usernameFragment":"abcd"})
+    );
+}
+
+#[test]
+fn rejects_unknown_events_and_missing_fields() {
+    for bad in [
+        json!({"event":"dance"}),
+        json!({"event":"offer","to":"p1"}),
+        json!({"event":"join","room":"r","name":"n","role":"boss"}),
+        json!({"to":"p1"}),
+        json!([1, 2]),
+    ] {
+        assert!(
+            serde_json::from_value::<ClientMsg>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn room_names() {
+    assert!(valid_room("a"));
+    assert!(valid_room("Team_standup-2"));
+    assert!(valid_room(&"x".repeat(64)));
+    assert!(!valid_room(""));
+    assert!(!valid_room(&"x".repeat(65)));
+    for bad in ["a b", "a/b", "é", "a.b", "a\n"] {
+        assert!(!valid_room(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn display_names() {
+    assert_eq!(clean_name("  Ada  "), Some("Ada"));
+    assert_eq!(clean_name("Zoë 🎥"), Some("Zoë 🎥"));
+    assert_eq!(
+        clean_name(&"é".repeat(64)).map(|n| n.chars().count()),
+        Some(64)
+    );
+    assert_eq!(clean_name(&"é".repeat(65)), None);
+    assert_eq!(clean_name("   "), None);
+    assert_eq!(clean_name("a\u{7}b"), None);
+    assert_eq!(clean_name("a\nb"), None);
+}
+
+#[test]
+fn tokens() {
+    assert!(valid_token(&"a".repeat(32)));
+    assert!(valid_token(&"Z9_-".repeat(32)));
+    assert!(!valid_token(&"a".repeat(31)));
+    assert!(!valid_token(&"a".repeat(129)));
+    assert!(!valid_token(&format!("{}!", "a".repeat(40))));
+}

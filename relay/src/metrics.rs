@@ -1,0 +1,109 @@
+//! Counters for `/metrics`, in the Prometheus text format. Plain atomics:
+//! the per-message path only does relaxed increments.
+
+use protocol::ErrorCode;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connections: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_rejected: AtomicU64,
+    pub rooms: AtomicU64,
+    pub peers: AtomicU64,
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub slow_consumers_dropped: AtomicU64,
+    pub heartbeat_timeouts: AtomicU64,
+    errors: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+impl Metrics {
+    pub fn error(&self, code: ErrorCode) {
+        self.errors[code as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn errors(&self, code: ErrorCode) -> u64 {
+        self.errors[code as usize].load(Relaxed)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, value: &AtomicU64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                value.load(Relaxed)
+            );
+        };
+        metric(
+            "meshcast_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            &self.connections,
+        );
+        metric(
+            "meshcast_connections_total",
+            "counter",
+            "WebSocket connections accepted.",
+            &self.connections_total,
+        );
+        metric(
+            "meshcast_connections_rejected_total",
+            "counter",
+            "Connections refused at the connection limit (closed with 1013).",
+            &self.connections_rejected,
+        );
+        metric(
+            "meshcast_rooms",
+            "gauge",
+            "Rooms with at least one peer.",
+            &self.rooms,
+        );
+        metric(
+            "meshcast_peers",
+            "gauge",
+            "Peers joined to a room.",
+            &self.peers,
+        );
+        metric(
+            "meshcast_messages_in_total",
+            "counter",
+            "Text messages received from clients.",
+            &self.messages_in,
+        );
+        metric(
+            "meshcast_messages_out_total",
+            "counter",
+            "Text messages written to clients.",
+            &self.messages_out,
+        );
+        metric(
+            "meshcast_slow_consumers_dropped_total",
+            "counter",
+            "Peers closed because their outbound queue was full.",
+            &self.slow_consumers_dropped,
+        );
+        metric(
+            "meshcast_heartbeat_timeouts_total",
+            "counter",
+            "Peers dropped for silence.",
+            &self.heartbeat_timeouts,
+        );
+        // `writeln!` into a String cannot fail.
+        let _ = writeln!(
+            out,
+            "# HELP meshcast_errors_total Error replies sent, by code.\n# TYPE meshcast_errors_total counter"
+        );
+        for code in ErrorCode::ALL {
+            let _ = writeln!(
+                out,
+                "meshcast_errors_total{{code=\"{}\"}} {}",
+                code.as_str(),
+                self.errors(code)
+            );
+        }
+        out
+    }
+}
