@@ -1,0 +1,212 @@
+//! A real relay on 127.0.0.1:0 and WebSocket test peers.
+
+#![allow(dead_code)] // each test file uses part of this
+
+use futures_util::{SinkExt, StreamExt};
+use relay::config::Config;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// Long enough for anything that should happen; tests await events, never sleep.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::defaults();
+        config.ice.stun = vec!["stun:stun.test:3478".into()];
+        config.dist = std::env::temp_dir().join("meshcast-no-dist");
+        tweak(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(relay::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Asks for a graceful shutdown.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    /// A counter or gauge from /metrics.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
+    }
+}
+
+/// A minimal HTTP/1.1 GET (the relay is the only server these tests talk to).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tcp.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(server: &Server) -> Self {
+        let (ws, _) = connect_async(server.url()).await.expect("connect");
+        Self { ws }
+    }
+
+    /// Connects and joins; returns the client and its `welcome`.
+    pub async fn join(server: &Server, room: &str, name: &str, role: &str) -> (Self, Value) {
+        Self::join_with(
+            server,
+            json!({"event":"join","room":room,"name":name,"role":role}),
+        )
+        .await
+    }
+
+    pub async fn join_with(server: &Server, join: Value) -> (Self, Value) {
+        let mut c = Self::connect(server).await;
+        c.send(join).await;
+        let welcome = c.recv().await;
+        assert_eq!(welcome["event"], "welcome", "{welcome}");
+        (c, welcome)
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(v.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, s: String) {
+        self.ws.send(Message::text(s)).await.expect("send");
+    }
+
+    /// The next text message as JSON (fails after [`WAIT`]).
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a message")
+                .expect("socket ended")
+                .expect("socket error");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json"),
+                Message::Close(c) => panic!("closed while waiting for a message: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips messages until one matches.
+    pub async fn recv_until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let v = self.recv().await;
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// Expects an error reply with this code.
+    pub async fn expect_error(&mut self, code: &str) {
+        let v = self.recv().await;
+        assert_eq!(v["event"], "error", "{v}");
+        assert_eq!(v["code"], code, "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+
+    /// Reads until the close frame and returns its code; text messages before
+    /// it are returned too.
+    pub async fn closed(&mut self) -> (Option<u16>, Vec<Value>) {
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for close")
+            {
+                Some(Ok(Message::Close(frame))) => return (frame.map(|f| u16::from(f.code)), seen),
+                Some(Ok(Message::Text(t))) => {
+                    seen.push(serde_json::from_str(t.as_str()).expect("json"))
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                    return (None, seen);
+                }
+                Some(Err(WsError::Protocol(_) | WsError::Io(_))) => return (None, seen),
+                Some(Err(e)) => panic!("unexpected error: {e}"),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a moment (only for "must not happen" checks,
+    /// after a round trip that proves earlier messages were delivered).
+    pub async fn assert_quiet(&mut self) {
+        match tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(other) => panic!("expected nothing, got {other:?}"),
+        }
+    }
+}
+
+pub fn close_code(c: CloseCode) -> u16 {
+    u16::from(c)
+}
+
+/// A WebSocket handshake with an Origin header: Ok, or the HTTP status.
+pub async fn connect_with_origin(server: &Server, origin: &str) -> Result<(), u16> {
+    let mut req = server.url().into_client_request().expect("request");
+    req.headers_mut()
+        .insert("origin", origin.parse().expect("header"));
+    match connect_async(req).await {
+        Ok(_) => Ok(()),
+        Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}

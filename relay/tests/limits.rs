@@ -1,0 +1,255 @@
+//! Every limit and close code, against the real relay.
+
+mod common;
+
+use common::{Client, Server, WAIT};
+use futures_util::SinkExt;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn oversized_messages_close_with_1009_and_the_room_carries_on() {
+    let server = Server::with(|c| c.limits.max_message_bytes = 16 * 1024).await;
+    let (mut a, _) = Client::join(&server, "big", "A", "broadcaster").await;
+    let (mut b, wb) = Client::join(&server, "big", "B", "watcher").await;
+    a.recv().await; // peerJoined
+    // Just under the limit passes.
+    let sdp = "x".repeat(16 * 1024 - 100);
+    a.send(json!({"event":"offer","to":wb["id"],"sdp":sdp}))
+        .await;
+    assert_eq!(
+        b.recv().await["sdp"].as_str().map(str::len),
+        Some(sdp.len())
+    );
+    // Over it closes.
+    let sdp = "x".repeat(17 * 1024);
+    a.send(json!({"event":"offer","to":wb["id"],"sdp":sdp}))
+        .await;
+    assert_eq!(a.closed().await.0, Some(1009));
+    assert_eq!(b.recv().await["event"], "peerLeft");
+    let (_c, wc) = Client::join(&server, "big", "C", "watcher").await;
+    assert_eq!(wc["peers"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn room_full() {
+    let server = Server::with(|c| c.limits.max_room_peers = 3).await;
+    let mut peers = Vec::new();
+    for i in 0..3 {
+        peers.push(
+            Client::join(&server, "small", &format!("p{i}"), "watcher")
+                .await
+                .0,
+        );
+    }
+    let mut late = Client::connect(&server).await;
+    late.send(json!({"event":"join","room":"small","name":"late","role":"watcher"}))
+        .await;
+    late.expect_error("roomFull").await;
+    // The connection stays open and can join elsewhere.
+    late.send(json!({"event":"join","room":"other","name":"late","role":"watcher"}))
+        .await;
+    assert_eq!(late.recv().await["event"], "welcome");
+    // A slot frees when someone leaves.
+    drop(peers.pop());
+    let (_again, w) = Client::join(&server, "small", "again", "watcher").await;
+    assert_eq!(w["peers"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn rate_limit_then_close_on_sustained_flooding() {
+    let server = Server::with(|c| {
+        c.limits.rate_per_sec = 1.0;
+        c.limits.rate_burst = 5.0;
+        c.limits.flood_tolerance = 20.0;
+    })
+    .await;
+    let (mut a, _) = Client::join(&server, "flood", "A", "broadcaster").await; // 1 token used
+    let (mut b, _) = Client::join(&server, "flood", "B", "watcher").await;
+    a.recv().await; // peerJoined
+    for _ in 0..4 {
+        a.send(json!({"event":"mediaState","audio":true,"video":true}))
+            .await;
+    }
+    for _ in 0..4 {
+        assert_eq!(b.recv().await["event"], "mediaState");
+    }
+    a.send(json!({"event":"mediaState","audio":true,"video":true}))
+        .await;
+    a.expect_error("rateLimited").await;
+    // Sustained flooding: the tolerance runs out and the socket closes.
+    for _ in 0..40 {
+        if a.ws
+            .send(Message::text(r#"{"event":"broadcastAvailable"}"#))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (code, seen) = a.closed().await;
+    assert_eq!(code, Some(1008));
+    assert!(seen.iter().all(|m| m["code"] == "rateLimited"), "{seen:?}");
+    assert_eq!(b.recv().await["event"], "peerLeft");
+    assert!(
+        server
+            .metric("meshcast_errors_total{code=\"rateLimited\"}")
+            .await
+            >= 10.0
+    );
+}
+
+#[tokio::test]
+async fn too_many_bad_messages_close_with_1008() {
+    let server = Server::with(|c| c.limits.bad_message_tolerance = 3.0).await;
+    let mut c = Client::connect(&server).await;
+    for _ in 0..3 {
+        c.send_text("{".into()).await;
+        c.expect_error("badMessage").await;
+    }
+    c.send_text("{".into()).await;
+    assert_eq!(c.closed().await.0, Some(1008));
+}
+
+#[tokio::test]
+async fn connection_limit_closes_with_1013() {
+    let server = Server::with(|c| c.limits.max_connections = 2).await;
+    let (a, _) = Client::join(&server, "cap", "A", "watcher").await;
+    let (_b, _) = Client::join(&server, "cap", "B", "watcher").await;
+    let mut over = Client::connect(&server).await;
+    assert_eq!(over.closed().await.0, Some(1013));
+    assert_eq!(
+        server.metric("meshcast_connections_rejected_total").await,
+        1.0
+    );
+    drop(a);
+    // The slot comes back once the relay has seen the close.
+    let deadline = Instant::now() + WAIT;
+    while server.metric("meshcast_connections").await > 1.0 {
+        assert!(Instant::now() < deadline, "connection slot never freed");
+        tokio::task::yield_now().await;
+    }
+    let (_c, _) = Client::join(&server, "cap", "C", "watcher").await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_and_the_room_is_unaffected() {
+    let server = Server::with(|c| {
+        c.limits.queue_len = 8;
+        c.limits.rate_per_sec = 1e6;
+        c.limits.rate_burst = 1e6;
+    })
+    .await;
+    let (mut sender, _) = Client::join(&server, "slow", "S", "broadcaster").await;
+    let (stuck, w_stuck) = Client::join(&server, "slow", "Stuck", "watcher").await;
+    let (mut healthy, w_healthy) = Client::join(&server, "slow", "H", "watcher").await;
+    sender.recv().await;
+    sender.recv().await;
+    // ~60 KB offers until the stuck peer's TCP buffers and queue are full.
+    let sdp = "x".repeat(60_000);
+    let mut rounds = 0;
+    let left = loop {
+        rounds += 1;
+        assert!(rounds < 2_000, "the stuck peer was never dropped");
+        sender
+            .send(json!({"event":"offer","to":w_stuck["id"],"sdp":sdp}))
+            .await;
+        sender
+            .send(json!({"event":"offer","to":w_healthy["id"],"sdp":"small"}))
+            .await;
+        let got = healthy.recv().await;
+        if got["event"] == "peerLeft" {
+            break got;
+        }
+        assert_eq!(
+            (&got["event"], &got["sdp"]),
+            (&json!("offer"), &json!("small"))
+        );
+    };
+    assert_eq!(left["id"], w_stuck["id"]);
+    assert_eq!(
+        server.metric("meshcast_slow_consumers_dropped_total").await,
+        1.0
+    );
+    // Everyone else still talks.
+    sender
+        .send(json!({"event":"offer","to":w_healthy["id"],"sdp":"after"}))
+        .await;
+    healthy.recv_until(|m| m["sdp"] == "after").await;
+    drop(stuck);
+}
+
+#[tokio::test]
+async fn silent_peers_are_dropped_by_the_heartbeat() {
+    let server = Server::with(|c| {
+        c.limits.ping_interval = Duration::from_millis(100);
+        c.limits.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let (mut alive, _) = Client::join(&server, "hb", "Alive", "watcher").await;
+    // This client never reads again, so it never answers a ping.
+    let (silent, w_silent) = Client::join(&server, "hb", "Silent", "watcher").await;
+    assert_eq!(alive.recv().await["event"], "peerJoined");
+    let started = Instant::now();
+    // `alive` keeps reading (and so answers pings) while it waits.
+    assert_eq!(
+        alive.recv().await,
+        json!({"event":"peerLeft","id":w_silent["id"]})
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.metric("meshcast_heartbeat_timeouts_total").await,
+        1.0
+    );
+    // The reader kept answering pings, so it is still here.
+    let (_late, w) = Client::join(&server, "hb", "Late", "watcher").await;
+    assert_eq!(w["peers"].as_array().map(Vec::len), Some(1));
+    drop(silent);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_with_1001_without_announcing_leaves() {
+    let mut server = Server::start().await;
+    let (mut a, _) = Client::join(&server, "bye", "A", "broadcaster").await;
+    let (mut b, _) = Client::join(&server, "bye", "B", "watcher").await;
+    assert_eq!(a.recv().await["event"], "peerJoined");
+    let started = Instant::now();
+    server.stop();
+    let (code_a, seen_a) = a.closed().await;
+    let (code_b, seen_b) = b.closed().await;
+    assert_eq!((code_a, code_b), (Some(1001), Some(1001)));
+    assert!(
+        seen_a.is_empty() && seen_b.is_empty(),
+        "{seen_a:?} {seen_b:?}"
+    );
+    let result = tokio::time::timeout(Duration::from_secs(5), &mut server.task).await;
+    assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn graceful_shutdown_does_not_wait_for_a_peer_that_stopped_reading() {
+    let mut server = Server::with(|c| c.limits.shutdown_grace = Duration::from_secs(2)).await;
+    let (_stuck, _) = Client::join(&server, "stuck", "A", "watcher").await;
+    let started = Instant::now();
+    server.stop();
+    let result = tokio::time::timeout(Duration::from_secs(5), &mut server.task).await;
+    assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
