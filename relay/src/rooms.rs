@@ -187,13 +187,11 @@ impl Registry {
                     .map(|o| o.info.clone())
                     .collect();
                 self.welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
-                if changed {
-                    if let Some(me) = members.iter().find(|m| m.info.id == id) {
-                        let text = encode(&ServerMsg::PeerJoined {
-                            peer: me.info.clone(),
-                        });
-                        send_all_but(members, &room, &id, &text, &mut evicted);
-                    }
+                if changed && let Some(me) = members.iter().find(|m| m.info.id == id) {
+                    let text = encode(&ServerMsg::PeerJoined {
+                        peer: me.info.clone(),
+                    });
+                    send_all_but(members, &room, &id, &text, &mut evicted);
                 }
             }
         } else {
@@ -248,10 +246,10 @@ impl Registry {
             peers,
             ice_servers,
         });
-        if let Some(me) = members.iter().find(|m| &m.info.id == id) {
-            if !me.outbox.offer(Outbound::Text(text)) {
-                evicted.push((room, id.clone()));
-            }
+        if let Some(me) = members.iter().find(|m| &m.info.id == id)
+            && !me.outbox.offer(Outbound::Text(text))
+        {
+            evicted.push((room, id.clone()));
         }
     }
 
