@@ -1,4 +1,7 @@
+//! Mounts the app; everything else is in the library so tests can reach it.
+
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(|| leptos::view! { <p>"meshcast"</p> });
+    frontend::browser::mark("wasm-start");
+    leptos::mount::mount_to_body(frontend::App);
 }

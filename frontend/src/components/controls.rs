@@ -1,0 +1,60 @@
+//! The control bar: microphone, camera, leave. Shortcuts m and v are wired
+//! by the page; the buttons carry the accessible labels and pressed states.
+
+use leptos::prelude::*;
+
+#[component]
+pub fn Controls(
+    /// `None` on the watch page and for participants without a camera.
+    media: Option<(RwSignal<bool>, RwSignal<bool>)>,
+    on_mic: Callback<()>,
+    on_cam: Callback<()>,
+    on_leave: Callback<()>,
+) -> impl IntoView {
+    let media_buttons = media.map(|(mic_on, cam_on)| {
+        view! {
+            <button class="ctl" class:off=move || !mic_on.get() data-testid="toggle-mic"
+                aria-pressed=move || (!mic_on.get()).to_string()
+                aria-label=move || if mic_on.get() { "Mute microphone (m)" } else { "Unmute microphone (m)" }
+                title=move || if mic_on.get() { "Mute microphone (m)" } else { "Unmute microphone (m)" }
+                on:click=move |_| on_mic.run(())>
+                {move || if mic_on.get() { icon_mic().into_any() } else { icon_mic_slash().into_any() }}
+            </button>
+            <button class="ctl" class:off=move || !cam_on.get() data-testid="toggle-camera"
+                aria-pressed=move || (!cam_on.get()).to_string()
+                aria-label=move || if cam_on.get() { "Turn camera off (v)" } else { "Turn camera on (v)" }
+                title=move || if cam_on.get() { "Turn camera off (v)" } else { "Turn camera on (v)" }
+                on:click=move |_| on_cam.run(())>
+                {move || if cam_on.get() { icon_cam().into_any() } else { icon_cam_slash().into_any() }}
+            </button>
+        }
+    });
+    view! {
+        <nav class="controls" aria-label="Call controls">
+            {media_buttons}
+            <button class="ctl leave" data-testid="leave" aria-label="Leave the call" title="Leave the call"
+                on:click=move |_| on_leave.run(())>
+                <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true">
+                    <path fill="currentColor" d="M12 9c-1.6 0-3.15.25-4.6.72v3.1c0 .39-.23.74-.56.9-.98.49-1.87 1.12-2.66 1.85-.18.18-.43.28-.7.28-.28 0-.53-.11-.71-.29L.29 13.08a.956.956 0 0 1 0-1.36C3.34 8.78 7.46 7 12 7s8.66 1.78 11.71 4.72c.18.18.29.43.29.71 0 .28-.11.53-.29.71l-2.48 2.48c-.18.18-.43.29-.71.29-.27 0-.52-.11-.7-.28a11.27 11.27 0 0 0-2.67-1.85.996.996 0 0 1-.56-.9v-3.1C15.15 9.25 13.6 9 12 9z"/>
+                </svg>
+                <span>"Leave"</span>
+            </button>
+        </nav>
+    }
+}
+
+fn icon_mic() -> impl IntoView {
+    view! { <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M12 14c1.66 0 3-1.34 3-3V5c0-1.66-1.34-3-3-3S9 3.34 9 5v6c0 1.66 1.34 3 3 3zm5.3-3c0 3-2.54 5.1-5.3 5.1S6.7 14 6.7 11H5c0 3.41 2.72 6.23 6 6.72V21h2v-3.28c3.28-.48 6-3.3 6-6.72h-1.7z"/></svg> }
+}
+
+fn icon_mic_slash() -> impl IntoView {
+    view! { <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M19 11h-1.7c0 .74-.16 1.43-.43 2.05l1.23 1.23c.56-.98.9-2.09.9-3.28zm-4.02.17c0-.06.02-.11.02-.17V5c0-1.66-1.34-3-3-3S9 3.34 9 5v.18l5.98 5.99zM4.27 3 3 4.27l6.01 6.01V11c0 1.66 1.33 3 2.99 3 .22 0 .44-.03.65-.08l1.66 1.66c-.71.33-1.5.52-2.31.52-2.76 0-5.3-2.1-5.3-5.1H5c0 3.41 2.72 6.23 6 6.72V21h2v-3.28c.91-.13 1.77-.45 2.54-.9L19.73 21 21 19.73 4.27 3z"/></svg> }
+}
+
+fn icon_cam() -> impl IntoView {
+    view! { <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M17 10.5V7c0-.55-.45-1-1-1H4c-.55 0-1 .45-1 1v10c0 .55.45 1 1 1h12c.55 0 1-.45 1-1v-3.5l4 4v-11l-4 4z"/></svg> }
+}
+
+fn icon_cam_slash() -> impl IntoView {
+    view! { <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M21 6.5l-4 4V7c0-.55-.45-1-1-1H9.82L21 17.18V6.5zM3.27 2 2 3.27 4.73 6H4c-.55 0-1 .45-1 1v10c0 .55.45 1 1 1h12c.21 0 .39-.08.54-.18L19.73 21 21 19.73 3.27 2z"/></svg> }
+}

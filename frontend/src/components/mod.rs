@@ -1,0 +1,12 @@
+//! The building blocks of the call screen. They read signals and call
+//! commands; none of them touches RTCPeerConnection.
+
+mod controls;
+mod name;
+mod tile;
+mod topbar;
+
+pub use controls::Controls;
+pub use name::{NAME_KEY, NameDialog};
+pub use tile::{LocalTile, RemoteTile, SoundBlocked, SoundGate};
+pub use topbar::TopBar;

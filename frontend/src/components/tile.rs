@@ -1,0 +1,217 @@
+//! Video tiles: the local preview (muted, mirrored) and remote broadcasters
+//! (name, badges, connection state), plus the sound gate for browsers that
+//! block autoplay with sound.
+
+use crate::browser;
+use crate::rtc::TileData;
+use leptos::html::Video;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::MediaStream;
+
+/// Set when a remote video could not start with sound; the gate asks for a click.
+#[derive(Clone, Copy)]
+pub struct SoundBlocked(pub RwSignal<bool>);
+
+/// Attaches a stream to a <video> whenever it changes, and starts playback.
+fn attach(
+    video: NodeRef<Video>,
+    stream: impl Fn() -> Option<MediaStream> + 'static,
+    blocked: Option<SoundBlocked>,
+) {
+    Effect::new(move |_| {
+        let stream = stream();
+        let Some(el) = video.get() else { return };
+        let current = el.src_object();
+        let same = match (&current, &stream) {
+            (Some(a), Some(b)) => js_sys::Object::is(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        el.set_src_object(stream.as_ref());
+        if stream.is_some() {
+            let Ok(playing) = el.play() else { return };
+            spawn_play(playing, blocked);
+        }
+    });
+}
+
+fn spawn_play(playing: js_sys::Promise, blocked: Option<SoundBlocked>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = JsFuture::from(playing).await {
+            let name = e
+                .dyn_ref::<web_sys::DomException>()
+                .map(|d| d.name())
+                .unwrap_or_default();
+            if name == "NotAllowedError"
+                && let Some(b) = blocked
+            {
+                b.0.set(true);
+            }
+        }
+    });
+}
+
+#[component]
+pub fn LocalTile(
+    stream: RwSignal<Option<MediaStream>, LocalStorage>,
+    name: Signal<String>,
+    mic_on: RwSignal<bool>,
+    cam_on: RwSignal<bool>,
+    #[prop(into)] note: Signal<Option<String>>,
+) -> impl IntoView {
+    let video = NodeRef::<Video>::new();
+    attach(video, move || stream.get(), None);
+    view! {
+        <figure class="tile local" data-testid="tile" data-local="true" data-state="connected">
+            <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true
+                aria-label="Your camera preview"></video>
+            <Show when=move || !cam_on.get() || stream.with(Option::is_none)>
+                <div class="placeholder">
+                    <span class="avatar">{move || initials(&name.get())}</span>
+                    <span class="placeholder-note">{move || note.get().unwrap_or_else(|| "Camera off".into())}</span>
+                </div>
+            </Show>
+            <figcaption>
+                <span class="tile-name">{move || format!("{} (you)", name.get())}</span>
+                <Badges audio=Signal::derive(move || mic_on.get()) video=Signal::derive(move || cam_on.get()) />
+            </figcaption>
+        </figure>
+    }
+}
+
+#[component]
+pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> impl IntoView {
+    let video = NodeRef::<Video>::new();
+    let blocked = use_context::<SoundBlocked>();
+    let data = {
+        let id = id.clone();
+        Signal::derive_local(move || tiles.with(|t| t.iter().find(|x| x.id == id).cloned()))
+    };
+    let name = Signal::derive(move || {
+        data.with(|d| d.as_ref().map(|d| d.name.clone()).unwrap_or_default())
+    });
+    let state = Signal::derive(move || {
+        data.with(|d| d.as_ref().map_or_else(|| "new".into(), |d| d.state.clone()))
+    });
+    let audio = Signal::derive(move || data.with(|d| d.as_ref().is_none_or(|d| d.audio)));
+    let video_on = Signal::derive(move || data.with(|d| d.as_ref().is_none_or(|d| d.video)));
+    attach(
+        video,
+        move || data.with(|d| d.as_ref().and_then(|d| d.stream.clone())),
+        blocked,
+    );
+    let has_frames = RwSignal::new(false);
+    let state_label = move || match state.get().as_str() {
+        "connected" => String::new(),
+        "new" | "connecting" => "Connecting…".into(),
+        "disconnected" => "Reconnecting…".into(),
+        "failed" => "Connection failed".into(),
+        other => other.to_owned(),
+    };
+    view! {
+        <figure class="tile remote" data-testid="tile" data-local="false" data-peer-id=id
+            data-state=move || state.get()>
+            <video node_ref=video autoplay=true playsinline=true class="remote-video"
+                aria-label=move || format!("Video of {}", name.get())
+                on:loadeddata=move |_| {
+                    has_frames.set(true);
+                    browser::mark_once("first-frame");
+                }></video>
+            <Show when=move || !video_on.get() || !has_frames.get()>
+                <div class="placeholder">
+                    <span class="avatar">{move || initials(&name.get())}</span>
+                    <span class="placeholder-note">
+                        {move || if video_on.get() { state_label() } else { "Camera off".to_owned() }}
+                    </span>
+                </div>
+            </Show>
+            <Show when=move || !state_label().is_empty() && has_frames.get()>
+                <span class="conn-state">{state_label}</span>
+            </Show>
+            <figcaption>
+                <span class="tile-name">{move || name.get()}</span>
+                <Badges audio=audio video=video_on />
+            </figcaption>
+        </figure>
+    }
+}
+
+#[component]
+fn Badges(audio: Signal<bool>, video: Signal<bool>) -> impl IntoView {
+    view! {
+        <span class="badges">
+            <Show when=move || !audio.get()>
+                <span class="badge" data-testid="badge-muted" title="Microphone off" aria-label="Microphone off">
+                    {icon_mic_off()}
+                </span>
+            </Show>
+            <Show when=move || !video.get()>
+                <span class="badge" data-testid="badge-camera-off" title="Camera off" aria-label="Camera off">
+                    {icon_cam_off()}
+                </span>
+            </Show>
+        </span>
+    }
+}
+
+/// A click-to-listen overlay, shown when autoplay with sound was blocked.
+#[component]
+pub fn SoundGate() -> impl IntoView {
+    let Some(SoundBlocked(blocked)) = use_context::<SoundBlocked>() else {
+        return ().into_any();
+    };
+    let unmute = move |_| {
+        blocked.set(false);
+        let videos = browser::window()
+            .document()
+            .and_then(|d| d.query_selector_all("video.remote-video").ok());
+        if let Some(list) = videos {
+            for i in 0..list.length() {
+                if let Some(v) = list
+                    .item(i)
+                    .and_then(|n| n.dyn_into::<web_sys::HtmlVideoElement>().ok())
+                    && let Ok(p) = v.play()
+                {
+                    spawn_play(p, None);
+                }
+            }
+        }
+    };
+    view! {
+        <Show when=move || blocked.get()>
+            <button class="sound-gate" data-testid="unmute-audio" on:click=unmute>
+                "🔊 Click to hear the call"
+            </button>
+        </Show>
+    }
+    .into_any()
+}
+
+pub fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .collect::<String>()
+        .to_uppercase()
+}
+
+fn icon_mic_off() -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+            <path fill="currentColor" d="M19 11h-1.7c0 .74-.16 1.43-.43 2.05l1.23 1.23c.56-.98.9-2.09.9-3.28zm-4.02.17c0-.06.02-.11.02-.17V5c0-1.66-1.34-3-3-3S9 3.34 9 5v.18l5.98 5.99zM4.27 3 3 4.27l6.01 6.01V11c0 1.66 1.33 3 2.99 3 .22 0 .44-.03.65-.08l1.66 1.66c-.71.33-1.5.52-2.31.52-2.76 0-5.3-2.1-5.3-5.1H5c0 3.41 2.72 6.23 6 6.72V21h2v-3.28c.91-.13 1.77-.45 2.54-.9L19.73 21 21 19.73 4.27 3z"/>
+        </svg>
+    }
+}
+
+fn icon_cam_off() -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+            <path fill="currentColor" d="M21 6.5l-4 4V7c0-.55-.45-1-1-1H9.82L21 17.18V6.5zM3.27 2 2 3.27 4.73 6H4c-.55 0-1 .45-1 1v10c0 .55.45 1 1 1h12c.21 0 .39-.08.54-.18L19.73 21 21 19.73 3.27 2z"/>
+        </svg>
+    }
+}

@@ -1,0 +1,52 @@
+//! The top bar: brand, room, invite links, connection status.
+
+use crate::browser;
+use crate::rtc::Status;
+use leptos::prelude::*;
+
+#[component]
+pub fn TopBar(room: String, status: RwSignal<Status>, others: RwSignal<usize>) -> impl IntoView {
+    let origin = browser::origin();
+    let invite = format!("{origin}/?room={room}");
+    let watch = format!("{origin}/watch?room={room}");
+    let copied = RwSignal::new(None::<&'static str>);
+    let copy = move |text: String, what: &'static str| {
+        wasm_bindgen_futures::spawn_local(async move {
+            copied.set(Some(if browser::copy(&text).await {
+                what
+            } else {
+                "Copy failed: select the link instead"
+            }));
+            gloo_timers::future::TimeoutFuture::new(2_000).await;
+            copied.set(None);
+        });
+    };
+    let short_room: String = room.chars().take(10).collect();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/" aria-label="meshcast home">
+                <span class="logo" aria-hidden="true"></span>"meshcast"
+            </a>
+            <span class="room" title=room.clone()>
+                "Room " <code>{short_room}{(room.len() > 10).then_some("…")}</code>
+                <span class="count">{move || match others.get() { 0 => "just you".to_owned(), 1 => "2 here".to_owned(), n => format!("{} here", n + 1) }}</span>
+            </span>
+            <span class="spacer"></span>
+            <button class="chip" data-testid="copy-invite" title=invite.clone()
+                on:click={ let invite = invite.clone(); move |_| copy(invite.clone(), "Invite link copied") }>
+                "Copy invite link"
+            </button>
+            <button class="chip" data-testid="copy-watch" title=watch.clone()
+                on:click=move |_| copy(watch.clone(), "Watch link copied")>
+                "Copy watch link"
+            </button>
+            <span class=move || format!("status {}", status.get().class()) data-testid="status" role="status"
+                aria-live="polite">
+                {move || status.get().text()}
+            </span>
+            <Show when=move || copied.get().is_some()>
+                <span class="toast" role="status">{move || copied.get()}</span>
+            </Show>
+        </header>
+    }
+}

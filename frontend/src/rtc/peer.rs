@@ -1,0 +1,188 @@
+//! One RTCPeerConnection and everything tied to its life: its event
+//! listeners, its queue of early remote candidates, the remote stream.
+//! Dropping a [`Peer`] closes the connection and removes its listeners.
+
+use super::negotiation::CandidateQueue;
+use gloo_events::EventListener;
+use protocol::{IceCandidate, IceServer};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    MediaStream, RtcConfiguration, RtcIceCandidateInit, RtcIceTransportPolicy, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// A local ICE candidate to trickle to the other side.
+    Candidate(IceCandidate),
+    /// The remote stream (inbound connections).
+    Stream(MediaStream),
+    /// `connectionState` changed.
+    State(String),
+}
+
+pub struct Peer {
+    pub pc: RtcPeerConnection,
+    pub queue: CandidateQueue,
+    pub stream: Option<MediaStream>,
+    pub state: String,
+    /// Tells this connection from a later one to the same peer, so that late
+    /// async results for a replaced connection are ignored.
+    pub generation: u64,
+    _listeners: [EventListener; 3],
+}
+
+impl Peer {
+    pub fn new(
+        ice_servers: &[IceServer],
+        relay_only: bool,
+        generation: u64,
+        on_event: impl Fn(PeerEvent) + 'static,
+    ) -> Result<Self, JsValue> {
+        let config = RtcConfiguration::new();
+        let servers =
+            serde_json::to_string(ice_servers).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        config.set_ice_servers(&js_sys::JSON::parse(&servers)?);
+        if relay_only {
+            config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+        }
+        let pc = RtcPeerConnection::new_with_configuration(&config)?;
+        let on_event = std::rc::Rc::new(on_event);
+        let candidate = EventListener::new(&pc, "icecandidate", {
+            let on_event = on_event.clone();
+            move |ev| {
+                let Some(c) = ev
+                    .dyn_ref::<RtcPeerConnectionIceEvent>()
+                    .and_then(|e| e.candidate())
+                else {
+                    return; // end of candidates
+                };
+                on_event(PeerEvent::Candidate(IceCandidate {
+                    candidate: c.candidate(),
+                    sdp_mid: c.sdp_mid(),
+                    sdp_m_line_index: c.sdp_m_line_index(),
+                    username_fragment: js_sys::Reflect::get(&c, &"usernameFragment".into())
+                        .ok()
+                        .and_then(|u| u.as_string()),
+                }));
+            }
+        });
+        let track = EventListener::new(&pc, "track", {
+            let on_event = on_event.clone();
+            move |ev| {
+                let Some(ev) = ev.dyn_ref::<RtcTrackEvent>() else {
+                    return;
+                };
+                let stream = ev
+                    .streams()
+                    .get(0)
+                    .dyn_into::<MediaStream>()
+                    .ok()
+                    .or_else(|| {
+                        let s = MediaStream::new().ok()?;
+                        s.add_track(&ev.track());
+                        Some(s)
+                    });
+                if let Some(s) = stream {
+                    on_event(PeerEvent::Stream(s));
+                }
+            }
+        });
+        let state = EventListener::new(&pc, "connectionstatechange", {
+            let pc = pc.clone();
+            move |_| on_event(PeerEvent::State(state_name(&pc)))
+        });
+        Ok(Self {
+            pc,
+            queue: CandidateQueue::default(),
+            stream: None,
+            state: "new".into(),
+            generation,
+            _listeners: [candidate, track, state],
+        })
+    }
+
+    /// Adds every track of `stream` as a send-only transceiver.
+    pub fn send(&self, stream: &MediaStream) {
+        for track in super::media::tracks(stream) {
+            let init = RtcRtpTransceiverInit::new();
+            init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+            init.set_streams(&js_sys::Array::of1(stream));
+            self.pc
+                .add_transceiver_with_media_stream_track_and_init(&track, &init);
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.pc.close();
+        if let Some(s) = &self.stream {
+            super::media::stop(s);
+        }
+    }
+}
+
+pub fn state_name(pc: &RtcPeerConnection) -> String {
+    js_sys::Reflect::get(pc, &"connectionState".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| "new".into())
+}
+
+fn description(kind: RtcSdpType, sdp: &str) -> RtcSessionDescriptionInit {
+    let d = RtcSessionDescriptionInit::new(kind);
+    d.set_sdp(sdp);
+    d
+}
+
+fn sdp_of(v: &JsValue) -> Result<String, JsValue> {
+    js_sys::Reflect::get(v, &"sdp".into())?
+        .as_string()
+        .ok_or_else(|| "no sdp".into())
+}
+
+/// Creates and sets a local offer; returns its SDP.
+pub async fn offer(pc: RtcPeerConnection, ice_restart: bool) -> Result<String, JsValue> {
+    let options = js_sys::Object::new();
+    if ice_restart {
+        js_sys::Reflect::set(&options, &"iceRestart".into(), &JsValue::TRUE)?;
+    }
+    let offer =
+        JsFuture::from(pc.create_offer_with_rtc_offer_options(options.unchecked_ref())).await?;
+    let sdp = sdp_of(&offer)?;
+    JsFuture::from(pc.set_local_description(&description(RtcSdpType::Offer, &sdp))).await?;
+    Ok(sdp)
+}
+
+/// Sets a remote offer (the caller then flushes queued candidates).
+pub async fn set_offer(pc: &RtcPeerConnection, sdp: &str) -> Result<(), JsValue> {
+    JsFuture::from(pc.set_remote_description(&description(RtcSdpType::Offer, sdp))).await?;
+    Ok(())
+}
+
+/// Creates and sets a local answer; returns its SDP.
+pub async fn answer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+    let answer = JsFuture::from(pc.create_answer()).await?;
+    let sdp = sdp_of(&answer)?;
+    JsFuture::from(pc.set_local_description(&description(RtcSdpType::Answer, &sdp))).await?;
+    Ok(sdp)
+}
+
+pub async fn set_answer(pc: &RtcPeerConnection, sdp: &str) -> Result<(), JsValue> {
+    JsFuture::from(pc.set_remote_description(&description(RtcSdpType::Answer, sdp))).await?;
+    Ok(())
+}
+
+pub async fn add_candidate(pc: &RtcPeerConnection, c: &IceCandidate) -> Result<(), JsValue> {
+    let init = RtcIceCandidateInit::new(&c.candidate);
+    init.set_sdp_mid(c.sdp_mid.as_deref());
+    init.set_sdp_m_line_index(c.sdp_m_line_index);
+    if let Some(u) = &c.username_fragment {
+        js_sys::Reflect::set(&init, &"usernameFragment".into(), &u.into())?;
+    }
+    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
+    Ok(())
+}
