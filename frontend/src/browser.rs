@@ -88,6 +88,14 @@ pub fn log(msg: &str) {
     web_sys::console::log_1(&JsValue::from_str(msg));
 }
 
+/// A parameter of the page's query string.
+pub fn query(key: &str) -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(key)
+}
+
 pub fn origin() -> String {
     window().location().origin().unwrap_or_default()
 }

@@ -12,17 +12,15 @@ pub mod rtc;
 pub mod signaling;
 
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
 
+/// Two pages and no in-app navigation, so the route is read once from the
+/// path (a router would cost ~20 KB of wasm for nothing).
 #[component]
 pub fn App() -> impl IntoView {
-    view! {
-        <Router>
-            <Routes fallback=pages::NotFound>
-                <Route path=path!("/") view=pages::Participant />
-                <Route path=path!("/watch") view=pages::Watch />
-            </Routes>
-        </Router>
+    let path = browser::window().location().pathname().unwrap_or_default();
+    match path.trim_end_matches('/') {
+        "" | "/index.html" => view! { <pages::Participant /> }.into_any(),
+        "/watch" => view! { <pages::Watch /> }.into_any(),
+        _ => view! { <pages::NotFound /> }.into_any(),
     }
 }

@@ -8,7 +8,6 @@ use crate::rtc::call::{Call, CallOptions};
 use crate::rtc::media::{self, MediaError, VideoQuality};
 use crate::rtc::{CallView, Status};
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 use protocol::{Role, RoomId};
 use web_sys::MediaStream;
 
@@ -64,8 +63,7 @@ fn tab_token() -> (String, bool) {
 
 #[component]
 fn CallPage(role: Role) -> impl IntoView {
-    let query = use_query_map();
-    let q = move |k: &str| query.with_untracked(|q| q.get(k));
+    let q = browser::query;
     let room = match room_from_url(q("room"), role) {
         Ok(room) => room,
         Err(bad) => {
