@@ -20,7 +20,8 @@ export default defineConfig({
   timeout: 90_000,
   expect: { timeout: 15_000 },
   forbidOnly: !!process.env.CI,
-  reporter: [['list']],
+  // results.json feeds the one-line summary scripts/e2e.sh prints for CI.
+  reporter: [['list'], ['json', { outputFile: 'test-results/results.json' }]],
   use: {
     baseURL: process.env.MESHCAST_URL || 'http://127.0.0.1:3000',
     browserName: 'chromium',

@@ -80,6 +80,17 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Namespaces left by earlier runs that were killed outright (SIGKILL skips
+# the trap): delete those whose script is gone and that hold no process.
+for old in $(ip netns list 2>/dev/null | awk '/^meshcast-e2e-[0-9]+/{print $1}'); do
+  pid=${old#meshcast-e2e-}
+  if ! kill -0 "$pid" 2>/dev/null && [ -z "$(ip netns pids "$old" 2>/dev/null)" ]; then
+    log "deleting stale namespace $old"
+    ip netns del "$old" 2>/dev/null || true
+    rm -rf "/etc/netns/$old"
+  fi
+done
+
 log "namespace $ns (only lo)"
 ip netns add "$ns"
 ns_made=1
@@ -118,4 +129,13 @@ rc=$?
 set -e
 pw_pid=""
 log "playwright exited with $rc"
+# One plain closing line, "e2e: N passed, N failed", for CI's log reader.
+results=end2end/test-results/results.json
+if [ -f "$results" ] && [ "$results" -nt "$relay_log" ]; then
+  node -e '
+    const s = require(process.argv[1]).stats;
+    const failed = s.unexpected + s.flaky;
+    console.log(`e2e: ${s.expected} passed, ${failed} failed` + (s.skipped ? `, ${s.skipped} skipped` : ""));
+  ' "$root/$results" || true
+fi
 exit "$rc"

@@ -207,6 +207,8 @@ export interface TileMedia {
   audioTrackStates: string[];
   /** packetsReceived of this tile's audio track(s), matched by track id; null if no match. */
   audioPackets: number | null;
+  /** Every audio track of the tile is played by some unmuted, playing media element. */
+  audioAudible: boolean;
 }
 
 export interface PageMedia {
@@ -217,6 +219,8 @@ export interface PageMedia {
   totalFramesDecoded: number;
   /** packetsReceived of every inbound audio stream of the non-closed connections, by track id. */
   audioPacketsByTrack: Record<string, number>;
+  /** Ids of live audio tracks that some unmuted, playing <audio>/<video> plays. */
+  audibleTrackIds: string[];
 }
 
 /** One snapshot of everything the page receives and shows. */
@@ -248,6 +252,12 @@ export async function pageMedia(page: Page): Promise<PageMedia> {
         }
       });
     }
+    const audible = new Set<string>();
+    document.querySelectorAll<HTMLMediaElement>('audio, video').forEach((el) => {
+      const s = el.srcObject;
+      if (!(s instanceof MediaStream) || el.muted || el.paused || el.volume === 0) return;
+      s.getAudioTracks().forEach((t) => t.readyState === 'live' && audible.add(t.id));
+    });
     const tiles = [...document.querySelectorAll('[data-testid=tile][data-local="false"]')].map((tile) => {
       const video = tile.querySelector('video');
       const stream = video && video.srcObject instanceof MediaStream ? video.srcObject : null;
@@ -267,9 +277,10 @@ export async function pageMedia(page: Page): Promise<PageMedia> {
         videoTracks: vts.map((t) => `${t.id}:${t.readyState}${t.enabled ? '' : ':disabled'}`),
         audioTrackStates: ats.map((t) => t.readyState),
         audioPackets: packets.length ? packets.reduce((a, b) => a + b, 0) : null,
+        audioAudible: ats.every((t) => audible.has(t.id)),
       };
     });
-    return { tiles, pcs, totalFramesDecoded, audioPacketsByTrack };
+    return { tiles, pcs, totalFramesDecoded, audioPacketsByTrack, audibleTrackIds: [...audible] };
   });
 }
 
@@ -330,25 +341,29 @@ export async function mediaProblems(page: Page, names: string[], opts: FlowOptio
     }
     if (audio && tb.audioTrackStates.length > 0) {
       if (tb.audioTrackStates.some((s) => s !== 'live')) problems.push(`${name}: audio track states ${JSON.stringify(tb.audioTrackStates)}`);
+      else if (!tb.audioAudible) problems.push(`${name}: the tile's audio is not played (its <video> is muted or paused, and no other element plays the track)`);
       if (tb.audioPackets !== null && !grew(ta?.audioPackets, tb.audioPackets)) {
         problems.push(`${name}: audio packetsReceived not growing (${ta?.audioPackets} -> ${tb.audioPackets})`);
       }
     }
   }
   if (audio) {
-    // Tiles whose stream carries no audio track (the app may play audio
-    // elsewhere): count inbound audio streams that are still receiving.
+    // Tiles whose stream carries no audio track (the app may play audio in
+    // an <audio> element of its own): count inbound audio streams that are
+    // still receiving and that some unmuted, playing element plays.
     const silentTiles = names.filter((n) => {
       const t = find(b, n)[0];
       return t && t.hasSrcObject && t.audioTrackStates.length === 0;
     });
     if (silentTiles.length) {
-      const growing = Object.entries(b.audioPacketsByTrack).filter(([k, v]) => v > (a.audioPacketsByTrack[k] ?? Infinity)).length;
+      const played = new Set(b.audibleTrackIds);
+      const growing = Object.entries(b.audioPacketsByTrack).filter(([k, v]) => played.has(k) && v > (a.audioPacketsByTrack[k] ?? Infinity)).length;
       const needed = names.length;
       if (growing < needed) {
         problems.push(
           `audio: ${silentTiles.join(', ')} have no audio track in their tile, and only ${growing} inbound audio ` +
-            `stream(s) have growing packetsReceived (need ${needed}): ${JSON.stringify(b.audioPacketsByTrack)}`,
+            `stream(s) are played and have growing packetsReceived (need ${needed}): packets ${JSON.stringify(b.audioPacketsByTrack)}, ` +
+            `played ${JSON.stringify(b.audibleTrackIds)}`,
         );
       }
     }

@@ -68,7 +68,7 @@ pub fn LocalTile(
     attach(video, move || stream.get(), None);
     view! {
         <figure class="tile local" data-testid="tile" data-local="true" data-state="connected">
-            <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true
+            <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true prop:muted=true
                 aria-label="Your camera preview"></video>
             <Show when=move || !cam_on.get() || stream.with(Option::is_none)>
                 <div class="placeholder">

@@ -230,7 +230,8 @@ fn CallPage(role: Role) -> impl IntoView {
                             </div>
                         </div>
                     </Show>
-                    <div class="grid" style=move || format!("--cols:{}", cols()) data-count=count>
+                    <div class="grid" data-count=count
+                        style=move || format!("--cols:{};--rows:{}", cols(), count().max(1).div_ceil(cols()))>
                         <Show when=move || !viewer_only.get()>
                             <LocalTile stream=local_stream name=display_name mic_on cam_on note=local_note />
                         </Show>
