@@ -63,11 +63,14 @@ pub fn LocalTile(
     mic_on: RwSignal<bool>,
     cam_on: RwSignal<bool>,
     #[prop(into)] note: Signal<Option<String>>,
+    /// My peer id once joined.
+    my_id: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     attach(video, move || stream.get(), None);
     view! {
-        <figure class="tile local" data-testid="tile" data-local="true" data-state="connected">
+        <figure class="tile local" data-testid="tile" data-local="true" data-state="connected"
+            data-peer-id=move || my_id.get().unwrap_or_default()>
             <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true prop:muted=true
                 aria-label="Your camera preview"></video>
             <Show when=move || !cam_on.get() || stream.with(Option::is_none)>

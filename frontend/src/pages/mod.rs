@@ -6,7 +6,7 @@ use crate::browser;
 use crate::components::{Controls, LocalTile, NameDialog, RemoteTile, SoundGate, TopBar};
 use crate::rtc::call::{Call, CallOptions};
 use crate::rtc::media::{self, MediaError, VideoQuality};
-use crate::rtc::{CallView, Status};
+use crate::rtc::{CallView, Status, bitrate};
 use leptos::prelude::*;
 use protocol::{Role, RoomId};
 use web_sys::MediaStream;
@@ -88,6 +88,10 @@ fn CallPage(role: Role) -> impl IntoView {
     };
     let relay_url = browser::relay_url(q("relay"));
     let relay_only = q("ice").as_deref() == Some("relay");
+    let uplink_kbps = q("uplink")
+        .and_then(|u| u.parse().ok())
+        .filter(|u: &u32| (50..=100_000).contains(u))
+        .unwrap_or(bitrate::DEFAULT_UPLINK_KBPS);
 
     let view_state = CallView::new();
     let name = RwSignal::new(
@@ -141,6 +145,7 @@ fn CallPage(role: Role) -> impl IntoView {
             token,
             reloaded,
             relay_only,
+            uplink_kbps,
         };
         call.set_value(Some(Call::start(opts, view_state)));
         if role == Role::Broadcaster {
@@ -230,10 +235,17 @@ fn CallPage(role: Role) -> impl IntoView {
                             </div>
                         </div>
                     </Show>
+                    <Show when=move || { view_state.cameras.get() > bitrate::MESH_COMFORT_LIMIT }>
+                        <div class="banner info" data-testid="mesh-warning" role="status">
+                            <p>{move || format!(
+                                "{} cameras in this room. Every camera is sent to each person separately, so video quality is lowered to keep up; up to {} cameras works best.",
+                                view_state.cameras.get(), bitrate::MESH_COMFORT_LIMIT)}</p>
+                        </div>
+                    </Show>
                     <div class="grid" data-count=count
                         style=move || format!("--cols:{};--rows:{}", cols(), count().max(1).div_ceil(cols()))>
                         <Show when=move || !viewer_only.get()>
-                            <LocalTile stream=local_stream name=display_name mic_on cam_on note=local_note />
+                            <LocalTile stream=local_stream name=display_name mic_on cam_on note=local_note my_id=view_state.my_id />
                         </Show>
                         <For each=move || tiles.with(|t| t.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
                             key=|id| id.clone() let:id>

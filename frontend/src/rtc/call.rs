@@ -8,7 +8,7 @@
 
 use super::negotiation::{Action, Dir, Negotiator};
 use super::peer::{self, Peer, PeerEvent};
-use super::{CallView, Status, TileData, media};
+use super::{CallView, Status, TileData, bitrate, media};
 use crate::browser;
 use crate::signaling::{SigEvent, Signaling};
 use gloo_timers::callback::Interval;
@@ -35,6 +35,8 @@ pub struct CallOptions {
     pub reloaded: bool,
     /// Only relayed (TURN) candidates: `?ice=relay`.
     pub relay_only: bool,
+    /// Total video uplink budget, split between viewers (kbit/s).
+    pub uplink_kbps: u32,
 }
 
 struct Inner {
@@ -45,6 +47,9 @@ struct Inner {
     local: Option<MediaStream>,
     view: CallView,
     relay_only: bool,
+    uplink_kbps: u32,
+    /// Viewers the sender bitrates were last planned for.
+    planned_viewers: usize,
     next_generation: u64,
     ever_connected: bool,
     _tick: Option<Interval>,
@@ -64,6 +69,8 @@ impl Call {
             local: None,
             view,
             relay_only: opts.relay_only,
+            uplink_kbps: opts.uplink_kbps,
+            planned_viewers: 0,
             next_generation: 0,
             ever_connected: false,
             _tick: None,
@@ -273,9 +280,50 @@ fn perform(call: &Rc<RefCell<Inner>>, actions: Vec<Action>) {
                 let gone = call.borrow_mut().peers.remove(&(dir, peer));
                 drop(gone);
             }
+            Action::RestartIce(to) => {
+                let current = call
+                    .borrow()
+                    .peers
+                    .get(&(Dir::Outbound, to.clone()))
+                    .map(|p| (p.pc.clone(), p.generation));
+                if let Some((pc, generation)) = current {
+                    browser::log(&format!("webrtc: restarting ICE towards {to}"));
+                    send_offer(call, to, pc, generation, true);
+                }
+            }
         }
     }
+    plan_bitrates(call);
     refresh(call);
+}
+
+/// Re-splits the uplink budget when the number of viewers changed, and
+/// applies it to every video sender.
+fn plan_bitrates(call: &Rc<RefCell<Inner>>) {
+    let (plan, pcs, view) = {
+        let mut i = call.borrow_mut();
+        let viewers = i.neg.viewer_count();
+        if viewers == i.planned_viewers {
+            return;
+        }
+        i.planned_viewers = viewers;
+        let plan = bitrate::plan(i.uplink_kbps, viewers);
+        let pcs: Vec<RtcPeerConnection> = i
+            .peers
+            .iter()
+            .filter(|((dir, _), _)| *dir == Dir::Outbound)
+            .map(|(_, p)| p.pc.clone())
+            .collect();
+        (plan, pcs, i.view)
+    };
+    view.sender_bitrate.set(if pcs.is_empty() {
+        0
+    } else {
+        plan.max_bitrate_bps
+    });
+    for pc in pcs {
+        peer::cap_video(&pc, plan.max_bitrate_bps, plan.scale_down);
+    }
 }
 
 /// Creates the connection for `(dir, id)`, replacing any previous one.
@@ -313,9 +361,26 @@ fn open_sender(call: &Rc<RefCell<Inner>>, to: PeerId) {
     if let Some(p) = call.borrow().peers.get(&(Dir::Outbound, to.clone())) {
         p.send(&local);
     }
+    {
+        // The next plan_bitrates re-splits for everyone; this connection
+        // starts at that split already.
+        let i = call.borrow();
+        let plan = bitrate::plan(i.uplink_kbps, i.neg.viewer_count());
+        peer::cap_video(&pc, plan.max_bitrate_bps, plan.scale_down);
+    }
+    send_offer(call, to, pc, generation, false);
+}
+
+fn send_offer(
+    call: &Rc<RefCell<Inner>>,
+    to: PeerId,
+    pc: RtcPeerConnection,
+    generation: u64,
+    ice_restart: bool,
+) {
     let weak = Rc::downgrade(call);
     spawn_local(async move {
-        match peer::offer(pc, false).await {
+        match peer::offer(pc, ice_restart).await {
             Ok(sdp) => {
                 if let Some(call) = current(&weak, Dir::Outbound, &to, generation) {
                     call.borrow().send(&ClientMsg::Offer { to, sdp });
@@ -415,19 +480,14 @@ fn on_peer_event(call: &Rc<RefCell<Inner>>, dir: Dir, id: &PeerId, generation: u
             if state == "connected" {
                 browser::mark_once("ice-connected");
             }
-            let failed = state == "failed";
-            if let Some(p) = call.borrow_mut().peers.get_mut(&key) {
-                p.state = state;
-            }
-            if failed {
-                let actions = call
-                    .borrow_mut()
-                    .neg
-                    .connection_lost(dir, id, browser::now_ms());
-                perform(call, actions);
-            } else {
-                refresh(call);
-            }
+            let actions = {
+                let mut i = call.borrow_mut();
+                if let Some(p) = i.peers.get_mut(&key) {
+                    p.state.clone_from(&state);
+                }
+                i.neg.connection_state(dir, id, &state, browser::now_ms())
+            };
+            perform(call, actions);
         }
     }
 }
@@ -439,7 +499,7 @@ fn refresh(call: &Rc<RefCell<Inner>>) {
         .neg
         .peers()
         .iter()
-        .filter(|p| p.info.broadcasting || p.watching())
+        .filter(|p| p.has_tile())
         .map(|p| {
             let conn = i.peers.get(&(Dir::Inbound, p.info.id.clone()));
             TileData {
@@ -447,18 +507,25 @@ fn refresh(call: &Rc<RefCell<Inner>>) {
                 name: p.info.name.clone(),
                 audio: p.audio,
                 video: p.video,
-                state: conn.map_or_else(|| "new".to_owned(), |c| c.state.clone()),
+                state: match conn {
+                    Some(_) if p.healing() => "reconnecting".to_owned(),
+                    Some(c) => c.state.clone(),
+                    None => "new".to_owned(),
+                },
                 stream: conn.and_then(|c| c.stream.clone()),
             }
         })
         .collect();
     let others = i.neg.peers().len();
+    let cameras = i.neg.peers().iter().filter(|p| p.info.broadcasting).count()
+        + usize::from(i.neg.is_broadcasting());
     let view = i.view;
     let connections = i.peers.len();
     drop(i);
     view.tiles.set(tiles);
     view.others.set(others);
     view.connections.set(connections);
+    view.cameras.set(cameras);
 }
 
 fn warn(what: &str, e: &JsValue) {

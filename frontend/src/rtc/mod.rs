@@ -2,6 +2,7 @@
 //! state machine and the call that drives them. The UI only sees
 //! [`CallView`] (signals) and [`call::Call`] (commands).
 
+pub mod bitrate;
 pub mod call;
 pub mod media;
 pub mod negotiation;
@@ -67,6 +68,10 @@ pub struct CallView {
     pub others: RwSignal<usize>,
     /// Open RTCPeerConnections.
     pub connections: RwSignal<usize>,
+    /// Cameras in the room, mine included.
+    pub cameras: RwSignal<usize>,
+    /// The per-viewer video bitrate my senders are capped at (bit/s), or 0.
+    pub sender_bitrate: RwSignal<u32>,
 }
 
 impl CallView {
@@ -77,6 +82,8 @@ impl CallView {
             my_id: RwSignal::new(None),
             others: RwSignal::new(0),
             connections: RwSignal::new(0),
+            cameras: RwSignal::new(0),
+            sender_bitrate: RwSignal::new(0),
         }
     }
 }

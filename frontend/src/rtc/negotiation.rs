@@ -12,12 +12,28 @@
 //! - a viewer asks a broadcaster once (`getBroadcast`) and ignores further
 //!   announcements while a request or a connection is in place;
 //! - an offer with the SDP session id of the current inbound connection is a
-//!   renegotiation of it (e.g. an ICE restart); any other offer replaces it.
+//!   renegotiation of it (e.g. an ICE restart); any other offer replaces it;
+//! - a connection in trouble heals in bounded steps: the broadcaster restarts
+//!   ICE (at most [`MAX_ICE_RESTARTS`] times), and if that does not help the
+//!   viewer drops it and asks again; nothing retries forever without a pause;
+//! - a reconnect does not drop peers at once: after a relay restart they
+//!   rejoin one by one, so peers missing from `welcome` keep their (still
+//!   flowing) connections for [`REJOIN_GRACE_MS`] or until those fail.
 
 use protocol::{ClientMsg, IceCandidate, PeerId, PeerInfo, ServerMsg};
 
 /// A request not answered by an offer in this long may be sent again.
 pub const REQUEST_RETRY_MS: f64 = 5_000.0;
+/// A connection `disconnected` this long counts as broken (`failed` at once).
+pub const DISCONNECTED_GRACE_MS: f64 = 3_000.0;
+/// ICE restarts the broadcaster tries on one connection before giving up.
+pub const MAX_ICE_RESTARTS: u32 = 2;
+/// How long one ICE restart gets to bring the connection back.
+pub const ICE_RESTART_WAIT_MS: f64 = 6_000.0;
+/// The viewer drops a broken connection and asks again after this long.
+pub const INBOUND_GIVE_UP_MS: f64 = 3_000.0 + MAX_ICE_RESTARTS as f64 * ICE_RESTART_WAIT_MS;
+/// Peers missing from a reconnect's `welcome` are kept this long.
+pub const REJOIN_GRACE_MS: f64 = 15_000.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dir {
@@ -55,6 +71,44 @@ pub enum Action {
         dir: Dir,
         peer: PeerId,
     },
+    /// Offer again on the existing outbound connection with `iceRestart`.
+    RestartIce(PeerId),
+}
+
+/// How one connection is doing, for the healing decisions.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Health {
+    /// Its last `connectionState` was "connected".
+    connected: bool,
+    /// When it stopped being connected (`None` while healthy).
+    trouble_since: Option<f64>,
+    failed: bool,
+    restarts: u32,
+    last_restart: f64,
+}
+
+impl Health {
+    fn update(&mut self, state: &str, now_ms: f64) {
+        match state {
+            "connected" => {
+                *self = Health {
+                    connected: true,
+                    ..Health::default()
+                }
+            }
+            "disconnected" | "failed" => {
+                self.connected = false;
+                self.trouble_since.get_or_insert(now_ms);
+                self.failed |= state == "failed";
+            }
+            _ => self.connected = false,
+        }
+    }
+
+    fn broken(&self, now_ms: f64) -> bool {
+        self.trouble_since
+            .is_some_and(|t| self.failed || now_ms - t >= DISCONNECTED_GRACE_MS)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,11 +127,41 @@ pub struct Remote {
     inbound: Inbound,
     /// They watch me.
     outbound: bool,
+    in_health: Health,
+    out_health: Health,
+    /// Missing from a reconnect's `welcome` since then (see [`REJOIN_GRACE_MS`]).
+    unconfirmed_since: Option<f64>,
+    /// Its broadcast was lost for good; hidden until a new offer arrives.
+    lost: bool,
 }
 
 impl Remote {
+    fn new(info: PeerInfo) -> Self {
+        Self {
+            info,
+            audio: true,
+            video: true,
+            inbound: Inbound::Idle,
+            outbound: false,
+            in_health: Health::default(),
+            out_health: Health::default(),
+            unconfirmed_since: None,
+            lost: false,
+        }
+    }
+
     pub fn watching(&self) -> bool {
         matches!(self.inbound, Inbound::Watching { .. })
+    }
+
+    /// Whether the grid shows a tile for it.
+    pub fn has_tile(&self) -> bool {
+        (self.info.broadcasting || self.watching()) && !self.lost
+    }
+
+    /// My inbound connection from it is broken and being healed.
+    pub fn healing(&self) -> bool {
+        self.watching() && self.in_health.trouble_since.is_some()
     }
 }
 
@@ -125,6 +209,22 @@ impl Negotiator {
         self.peers.iter_mut().find(|p| &p.info.id == id)
     }
 
+    /// Adds a peer or updates what the relay says of a known one.
+    fn upsert(&mut self, info: PeerInfo) {
+        match self.peer_mut(&info.id) {
+            Some(known) => {
+                known.info = info;
+                known.unconfirmed_since = None;
+            }
+            None => self.peers.push(Remote::new(info)),
+        }
+    }
+
+    /// Viewers I currently send to.
+    pub fn viewer_count(&self) -> usize {
+        self.peers.iter().filter(|p| p.outbound).count()
+    }
+
     fn media_state(&self) -> ClientMsg {
         ClientMsg::MediaState {
             audio: self.audio,
@@ -138,17 +238,7 @@ impl Negotiator {
         match msg {
             ServerMsg::Welcome { id, peers, .. } => self.welcome(id, peers, now_ms, &mut out),
             ServerMsg::PeerJoined { peer } => {
-                let id = peer.id.clone();
-                match self.peer_mut(&id) {
-                    Some(known) => known.info = peer,
-                    None => self.peers.push(Remote {
-                        info: peer,
-                        audio: true,
-                        video: true,
-                        inbound: Inbound::Idle,
-                        outbound: false,
-                    }),
-                }
+                self.upsert(peer);
                 if !self.audio || !self.video {
                     out.push(Action::Send(self.media_state()));
                 }
@@ -205,6 +295,8 @@ impl Negotiator {
                     }
                 }
                 p.inbound = Inbound::Watching { session };
+                p.in_health = Health::default();
+                p.lost = false;
             }
             ServerMsg::Answer { from, sdp } => {
                 if self.peer_mut(&from).is_some_and(|p| p.outbound) {
@@ -241,21 +333,31 @@ impl Negotiator {
     }
 
     fn welcome(&mut self, id: PeerId, peers: Vec<PeerInfo>, now_ms: f64, out: &mut Vec<Action>) {
-        self.me = Some(id);
+        let reconnect = self.me.replace(id).is_some();
         if std::mem::take(&mut self.reloaded) {
             // Whatever the room holds from my previous page is dead: say so,
             // so viewers drop it and ask again when I announce.
             out.push(Action::Send(ClientMsg::BroadcastEnded));
         }
-        // Peers gone while we were away: drop them and their connections.
-        let gone: Vec<PeerId> = self
+        // Peers missing now: gone while we were away, or not yet back after
+        // a relay restart. Keep those whose media still flows, for a while.
+        let missing: Vec<PeerId> = self
             .peers
             .iter()
             .map(|p| p.info.id.clone())
             .filter(|id| !peers.iter().any(|n| &n.id == id))
             .collect();
-        for id in gone {
-            self.forget(&id, out);
+        for id in missing {
+            let flowing = self.peer_mut(&id).is_some_and(|p| {
+                let live = |on: bool, h: &Health| on && h.connected;
+                live(p.watching(), &p.in_health) || live(p.outbound, &p.out_health)
+            });
+            match self.peer_mut(&id) {
+                Some(p) if reconnect && flowing => {
+                    p.unconfirmed_since.get_or_insert(now_ms);
+                }
+                _ => self.forget(&id, out),
+            }
         }
         for p in &mut self.peers {
             // Requests sent before a reconnect may have been lost with the socket.
@@ -266,16 +368,7 @@ impl Negotiator {
         for info in peers {
             let id = info.id.clone();
             let broadcasting = info.broadcasting;
-            match self.peer_mut(&id) {
-                Some(known) => known.info = info,
-                None => self.peers.push(Remote {
-                    info,
-                    audio: true,
-                    video: true,
-                    inbound: Inbound::Idle,
-                    outbound: false,
-                }),
-            }
+            self.upsert(info);
             if broadcasting {
                 self.request(&id, now_ms, out);
             }
@@ -343,16 +436,80 @@ impl Negotiator {
         if self.me.is_none() {
             return out;
         }
-        let stale: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|p| p.info.broadcasting && matches!(p.inbound, Inbound::Requested { .. }))
-            .map(|p| p.info.id.clone())
-            .collect();
-        for id in stale {
-            self.request(&id, now_ms, &mut out);
+        let ids: Vec<PeerId> = self.peers.iter().map(|p| p.info.id.clone()).collect();
+        for id in ids {
+            self.heal(&id, now_ms, &mut out);
         }
         out
+    }
+
+    /// `connectionState` of one of my connections changed.
+    pub fn connection_state(
+        &mut self,
+        dir: Dir,
+        peer: &PeerId,
+        state: &str,
+        now_ms: f64,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(p) = self.peer_mut(peer) {
+            match dir {
+                Dir::Inbound => p.in_health.update(state, now_ms),
+                Dir::Outbound => p.out_health.update(state, now_ms),
+            }
+            self.heal(peer, now_ms, &mut out);
+        }
+        out
+    }
+
+    /// Every bounded healing step for one peer that is due at `now_ms`.
+    fn heal(&mut self, id: &PeerId, now_ms: f64, out: &mut Vec<Action>) {
+        let Some(p) = self.peer_mut(id) else { return };
+        // Not back after a relay restart, and its media stopped (or the
+        // grace ran out): it is gone.
+        if let Some(since) = p.unconfirmed_since {
+            let stalled = p.in_health.broken(now_ms) || p.out_health.broken(now_ms);
+            if stalled || now_ms - since >= REJOIN_GRACE_MS {
+                self.forget(id, out);
+                return;
+            }
+        }
+        // Broadcaster side: restart ICE, a bounded number of times.
+        if p.outbound && p.out_health.broken(now_ms) {
+            let h = &mut p.out_health;
+            let waited = h.restarts == 0 || now_ms - h.last_restart >= ICE_RESTART_WAIT_MS;
+            if waited && h.restarts < MAX_ICE_RESTARTS {
+                h.restarts += 1;
+                h.last_restart = now_ms;
+                out.push(Action::RestartIce(id.clone()));
+            } else if waited {
+                // Give up; the viewer asks again when it can.
+                p.outbound = false;
+                p.out_health = Health::default();
+                out.push(Action::Close {
+                    dir: Dir::Outbound,
+                    peer: id.clone(),
+                });
+            }
+        }
+        // Viewer side: wait for the broadcaster's restarts, then start over.
+        let given_up = p
+            .in_health
+            .trouble_since
+            .is_some_and(|t| now_ms - t >= INBOUND_GIVE_UP_MS);
+        if p.watching() && given_up {
+            p.inbound = Inbound::Idle;
+            p.in_health = Health::default();
+            p.lost = true;
+            out.push(Action::Close {
+                dir: Dir::Inbound,
+                peer: id.clone(),
+            });
+        }
+        if p.info.broadcasting && matches!(p.inbound, Inbound::Idle | Inbound::Requested { .. }) {
+            let id = id.clone();
+            self.request(&id, now_ms, out);
+        }
     }
 
     /// My camera and microphone are ready: announce, and serve whoever asked.
@@ -393,38 +550,6 @@ impl Negotiator {
                     dir: Dir::Outbound,
                     peer: p.info.id.clone(),
                 });
-            }
-        }
-        out
-    }
-
-    /// A connection closed for good on its own (failed, or closed remotely).
-    pub fn connection_lost(&mut self, dir: Dir, peer: &PeerId, now_ms: f64) -> Vec<Action> {
-        let mut out = Vec::new();
-        let Some(p) = self.peer_mut(peer) else {
-            return out;
-        };
-        match dir {
-            Dir::Outbound => {
-                if std::mem::take(&mut p.outbound) {
-                    out.push(Action::Close {
-                        dir,
-                        peer: peer.clone(),
-                    });
-                }
-            }
-            Dir::Inbound => {
-                if p.inbound != Inbound::Idle {
-                    p.inbound = Inbound::Idle;
-                    out.push(Action::Close {
-                        dir,
-                        peer: peer.clone(),
-                    });
-                }
-                if p.info.broadcasting {
-                    let peer = peer.clone();
-                    self.request(&peer, now_ms, &mut out);
-                }
             }
         }
         out

@@ -186,3 +186,49 @@ pub async fn add_candidate(pc: &RtcPeerConnection, c: &IceCandidate) -> Result<(
     JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
     Ok(())
 }
+
+/// Caps every video sender of `pc` (`maxBitrate`, `scaleResolutionDownBy`).
+/// Applied without renegotiation; failures only cost quality, so they are logged.
+pub fn cap_video(pc: &RtcPeerConnection, max_bitrate_bps: u32, scale_down: f64) {
+    for sender in pc.get_senders().iter() {
+        let is_video = js_sys::Reflect::get(&sender, &"track".into())
+            .ok()
+            .and_then(|t| js_sys::Reflect::get(&t, &"kind".into()).ok())
+            .and_then(|k| k.as_string())
+            .is_some_and(|k| k == "video");
+        if !is_video {
+            continue;
+        }
+        if let Err(e) = set_encoding(&sender, max_bitrate_bps, scale_down) {
+            crate::browser::log(&format!("webrtc: setParameters failed: {e:?}"));
+        }
+    }
+}
+
+fn set_encoding(sender: &JsValue, max_bitrate_bps: u32, scale_down: f64) -> Result<(), JsValue> {
+    use js_sys::{Function, Reflect};
+    let call = |name: &str, arg: Option<&JsValue>| -> Result<JsValue, JsValue> {
+        let f: Function = Reflect::get(sender, &name.into())?.dyn_into()?;
+        match arg {
+            Some(a) => f.call1(sender, a),
+            None => f.call0(sender),
+        }
+    };
+    let params = call("getParameters", None)?;
+    let encodings: js_sys::Array = Reflect::get(&params, &"encodings".into())?.dyn_into()?;
+    if encodings.length() == 0 {
+        encodings.push(&js_sys::Object::new());
+    }
+    let first = encodings.get(0);
+    Reflect::set(&first, &"maxBitrate".into(), &max_bitrate_bps.into())?;
+    Reflect::set(&first, &"scaleResolutionDownBy".into(), &scale_down.into())?;
+    let done = call("setParameters", Some(&params))?;
+    if let Ok(promise) = done.dyn_into::<js_sys::Promise>() {
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = JsFuture::from(promise).await {
+                crate::browser::log(&format!("webrtc: setParameters rejected: {e:?}"));
+            }
+        });
+    }
+    Ok(())
+}

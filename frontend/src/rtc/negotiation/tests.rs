@@ -361,9 +361,87 @@ fn media_state_is_told_and_repeated_to_newcomers() {
     assert!(!n.peers()[0].audio && !n.peers()[0].video);
 }
 
-#[test]
-fn a_lost_inbound_connection_is_requested_again() {
+fn restart(to: &str) -> Action {
+    Action::RestartIce(to.into())
+}
+
+fn close(dir: Dir, peer: &str) -> Action {
+    Action::Close {
+        dir,
+        peer: peer.into(),
+    }
+}
+
+/// A broadcaster "me" with one viewer "v" connected.
+fn sending_to_v() -> Negotiator {
     let mut n = Negotiator::new(false);
+    n.on_server(welcome("me", vec![info("v", false)]), 0.0);
+    n.local_media_ready();
+    n.on_server(ServerMsg::GetBroadcast { from: "v".into() }, 0.0);
+    assert_eq!(
+        n.connection_state(Dir::Outbound, &"v".into(), "connected", 0.0),
+        vec![]
+    );
+    n
+}
+
+#[test]
+fn the_broadcaster_restarts_ice_a_bounded_number_of_times_then_gives_up() {
+    let mut n = sending_to_v();
+    let v = PeerId::from("v");
+    // Briefly disconnected: nothing yet.
+    assert_eq!(
+        n.connection_state(Dir::Outbound, &v, "disconnected", 1_000.0),
+        vec![]
+    );
+    assert_eq!(n.tick(1_000.0 + DISCONNECTED_GRACE_MS - 1.0), vec![]);
+    assert_eq!(n.tick(1_000.0 + DISCONNECTED_GRACE_MS), vec![restart("v")]);
+    // The restart gets its time.
+    let t = 1_000.0 + DISCONNECTED_GRACE_MS;
+    assert_eq!(
+        n.connection_state(Dir::Outbound, &v, "failed", t + 100.0),
+        vec![]
+    );
+    assert_eq!(n.tick(t + ICE_RESTART_WAIT_MS - 1.0), vec![]);
+    let mut restarts = 1;
+    let mut now = t;
+    loop {
+        now += ICE_RESTART_WAIT_MS;
+        let acts = n.tick(now);
+        if acts == vec![restart("v")] {
+            restarts += 1;
+            continue;
+        }
+        assert_eq!(acts, vec![close(Dir::Outbound, "v")]);
+        break;
+    }
+    assert_eq!(restarts, MAX_ICE_RESTARTS);
+    assert_eq!(n.viewer_count(), 0);
+    assert_eq!(n.tick(now + 60_000.0), vec![], "nothing more once given up");
+}
+
+#[test]
+fn a_failed_connection_is_restarted_at_once_and_recovery_resets_the_count() {
+    let mut n = sending_to_v();
+    let v = PeerId::from("v");
+    assert_eq!(
+        n.connection_state(Dir::Outbound, &v, "failed", 10.0),
+        vec![restart("v")]
+    );
+    assert_eq!(
+        n.connection_state(Dir::Outbound, &v, "connected", 500.0),
+        vec![]
+    );
+    assert_eq!(
+        n.connection_state(Dir::Outbound, &v, "failed", 1_000.0),
+        vec![restart("v")]
+    );
+}
+
+#[test]
+fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
+    let mut n = Negotiator::new(false);
+    let a = PeerId::from("a");
     n.on_server(welcome("me", vec![info("a", true)]), 0.0);
     n.on_server(
         ServerMsg::Offer {
@@ -372,16 +450,101 @@ fn a_lost_inbound_connection_is_requested_again() {
         },
         0.0,
     );
+    n.connection_state(Dir::Inbound, &a, "connected", 100.0);
+    assert!(n.peers()[0].has_tile());
     assert_eq!(
-        n.connection_lost(Dir::Inbound, &"a".into(), 1.0),
-        vec![
-            Action::Close {
-                dir: Dir::Inbound,
-                peer: "a".into()
-            },
-            get("a")
-        ]
+        n.connection_state(Dir::Inbound, &a, "failed", 1_000.0),
+        vec![]
     );
+    assert!(n.peers()[0].healing());
+    // An ICE restart offer (same session) renegotiates and keeps the tile.
+    assert_eq!(
+        n.on_server(
+            ServerMsg::Offer {
+                from: "a".into(),
+                sdp: offer("1")
+            },
+            2_000.0
+        ),
+        vec![Action::Renegotiate {
+            from: "a".into(),
+            sdp: offer("1")
+        }]
+    );
+    assert_eq!(n.tick(1_000.0 + INBOUND_GIVE_UP_MS - 1.0), vec![]);
+    assert_eq!(
+        n.connection_state(Dir::Inbound, &a, "failed", 3_000.0),
+        vec![]
+    );
+    assert_eq!(
+        n.tick(3_000.0 + INBOUND_GIVE_UP_MS),
+        vec![close(Dir::Inbound, "a"), get("a")]
+    );
+    assert!(
+        !n.peers()[0].has_tile(),
+        "a lost broadcast has no tile until it is offered again"
+    );
+    n.on_server(
+        ServerMsg::Offer {
+            from: "a".into(),
+            sdp: offer("2"),
+        },
+        20_000.0,
+    );
+    assert!(n.peers()[0].has_tile());
+}
+
+#[test]
+fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
+    let mut n = Negotiator::new(false);
+    let (a, b) = (PeerId::from("a"), PeerId::from("b"));
+    n.on_server(welcome("me", vec![info("a", true), info("b", true)]), 0.0);
+    n.on_server(
+        ServerMsg::Offer {
+            from: "a".into(),
+            sdp: offer("1"),
+        },
+        0.0,
+    );
+    n.on_server(
+        ServerMsg::Offer {
+            from: "b".into(),
+            sdp: offer("2"),
+        },
+        0.0,
+    );
+    n.connection_state(Dir::Inbound, &a, "connected", 0.0);
+    n.connection_state(Dir::Inbound, &b, "connected", 0.0);
+    // The relay restarted and we are back first: the room looks empty.
+    assert_eq!(n.on_server(welcome("me", vec![]), 1_000.0), vec![]);
+    assert_eq!(n.peers().len(), 2);
+    // a comes back: confirmed. b never does and its media stops: dropped.
+    n.on_server(
+        ServerMsg::PeerJoined {
+            peer: info("a", false),
+        },
+        2_000.0,
+    );
+    assert_eq!(
+        n.connection_state(Dir::Inbound, &b, "failed", 3_000.0),
+        vec![close(Dir::Inbound, "b")]
+    );
+    assert_eq!(n.peers().len(), 1);
+    // Even with media flowing, the grace ends.
+    n.on_server(welcome("me", vec![]), 4_000.0);
+    assert_eq!(
+        n.tick(4_000.0 + REJOIN_GRACE_MS),
+        vec![close(Dir::Inbound, "a")]
+    );
+    assert!(n.peers().is_empty());
+}
+
+#[test]
+fn peers_without_flowing_media_go_at_once_when_missing_from_a_welcome() {
+    let mut n = Negotiator::new(false);
+    n.on_server(welcome("me", vec![info("a", false)]), 0.0);
+    assert_eq!(n.on_server(welcome("me", vec![]), 1.0), vec![]);
+    assert!(n.peers().is_empty());
 }
 
 #[test]

@@ -1,0 +1,104 @@
+//! Sender bitrate in a full mesh: each broadcaster encodes once per viewer,
+//! so its uplink budget is split between them. Pure, host-tested; `call`
+//! applies the plan with `RTCRtpSender.setParameters`.
+
+/// Default total uplink budget for video, in kbit/s (a modest home uplink
+/// leaves room for audio and other traffic). `?uplink=KBPS` overrides it.
+pub const DEFAULT_UPLINK_KBPS: u32 = 2_500;
+/// Never ask an encoder for less than this; below it video is useless.
+const FLOOR_KBPS: u32 = 80;
+/// Never more than this per viewer (a 640x480 camera gains nothing above).
+const CEILING_KBPS: u32 = 1_500;
+
+/// What one video sender gets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SenderPlan {
+    pub max_bitrate_bps: u32,
+    /// `scaleResolutionDownBy`: 1 full size, 2 half, 4 quarter.
+    pub scale_down: f64,
+}
+
+pub fn plan(budget_kbps: u32, viewers: usize) -> SenderPlan {
+    let viewers = u32::try_from(viewers.max(1)).unwrap_or(u32::MAX);
+    let per = (budget_kbps / viewers).clamp(FLOOR_KBPS, CEILING_KBPS);
+    // Fewer bits go further at a lower resolution than as a blurry full frame.
+    let scale_down = match per {
+        p if p < 150 => 4.0,
+        p if p < 300 => 2.0,
+        _ => 1.0,
+    };
+    SenderPlan {
+        max_bitrate_bps: per * 1000,
+        scale_down,
+    }
+}
+
+/// Broadcasters above which a mesh gets heavy for everyone.
+pub const MESH_COMFORT_LIMIT: usize = 6;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_split_between_viewers() {
+        assert_eq!(
+            plan(2_500, 1),
+            SenderPlan {
+                max_bitrate_bps: 1_500_000,
+                scale_down: 1.0
+            }
+        );
+        assert_eq!(
+            plan(2_500, 2),
+            SenderPlan {
+                max_bitrate_bps: 1_250_000,
+                scale_down: 1.0
+            }
+        );
+        assert_eq!(
+            plan(2_500, 5),
+            SenderPlan {
+                max_bitrate_bps: 500_000,
+                scale_down: 1.0
+            }
+        );
+        assert_eq!(
+            plan(2_500, 10),
+            SenderPlan {
+                max_bitrate_bps: 250_000,
+                scale_down: 2.0
+            }
+        );
+        assert_eq!(
+            plan(2_500, 15),
+            SenderPlan {
+                max_bitrate_bps: 166_000,
+                scale_down: 2.0
+            }
+        );
+        assert_eq!(
+            plan(600, 5),
+            SenderPlan {
+                max_bitrate_bps: 120_000,
+                scale_down: 4.0
+            }
+        );
+        assert_eq!(
+            plan(100, 15),
+            SenderPlan {
+                max_bitrate_bps: 80_000,
+                scale_down: 4.0
+            }
+        );
+        assert_eq!(plan(2_500, 0), plan(2_500, 1));
+    }
+
+    #[test]
+    fn more_viewers_never_get_more_each() {
+        let rates: Vec<u32> = (1..=16)
+            .map(|v| plan(DEFAULT_UPLINK_KBPS, v).max_bitrate_bps)
+            .collect();
+        assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+    }
+}
