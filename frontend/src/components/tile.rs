@@ -108,11 +108,14 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
         move || data.with(|d| d.as_ref().and_then(|d| d.stream.clone())),
         blocked,
     );
+    let path = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.path)));
+    let problem = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.problem.clone())));
     let has_frames = RwSignal::new(false);
     let state_label = move || match state.get().as_str() {
+        _ if problem.with(Option::is_some) => problem.get().unwrap_or_default(),
         "connected" => String::new(),
         "new" | "connecting" => "Connecting…".into(),
-        "disconnected" => "Reconnecting…".into(),
+        "disconnected" | "reconnecting" => "Reconnecting…".into(),
         "failed" => "Connection failed".into(),
         other => other.to_owned(),
     };
@@ -136,6 +139,11 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
             <Show when=move || !state_label().is_empty() && has_frames.get()>
                 <span class="conn-state">{state_label}</span>
             </Show>
+            {move || path.get().map(|p| view! {
+                <span class="path" data-testid="path" data-path=p.code() title="How this video reaches you">
+                    {p.label()}
+                </span>
+            })}
             <figcaption>
                 <span class="tile-name">{move || name.get()}</span>
                 <Badges audio=audio video=video_on />

@@ -476,9 +476,17 @@ fn on_peer_event(call: &Rc<RefCell<Inner>>, dir: Dir, id: &PeerId, generation: u
             }
             refresh(call);
         }
+        PeerEvent::IceServerError { code, url } => {
+            browser::log(&format!("webrtc: ICE server {url} answered {code}"));
+            if let Some(p) = call.borrow_mut().peers.get_mut(&key) {
+                p.ice_error = Some(code);
+            }
+            refresh(call);
+        }
         PeerEvent::State(state) => {
             if state == "connected" {
                 browser::mark_once("ice-connected");
+                probe_path(call, dir, id.clone(), generation);
             }
             let actions = {
                 let mut i = call.borrow_mut();
@@ -492,9 +500,56 @@ fn on_peer_event(call: &Rc<RefCell<Inner>>, dir: Dir, id: &PeerId, generation: u
     }
 }
 
+/// Reads how a connection's media travels once it is connected (the
+/// selected pair can take a moment to show up in the stats).
+fn probe_path(call: &Rc<RefCell<Inner>>, dir: Dir, id: PeerId, generation: u64) {
+    let weak = Rc::downgrade(call);
+    spawn_local(async move {
+        for delay in [0, 500, 2_000] {
+            gloo_timers::future::TimeoutFuture::new(delay).await;
+            let Some(call) = current(&weak, dir, &id, generation) else {
+                return;
+            };
+            let pc = call
+                .borrow()
+                .peers
+                .get(&(dir, id.clone()))
+                .map(|p| p.pc.clone());
+            let Some(pc) = pc else { return };
+            if let Some(path) = peer::selected_path(pc).await {
+                if let Some(call) = current(&weak, dir, &id, generation) {
+                    if let Some(p) = call.borrow_mut().peers.get_mut(&(dir, id.clone())) {
+                        p.path = Some(path);
+                    }
+                    refresh(&call);
+                }
+                return;
+            }
+        }
+    });
+}
+
+/// What to tell the user when a connection cannot be made.
+fn problem(conn: &Peer, has_turn: bool, relay_only: bool) -> Option<String> {
+    match (conn.ice_error, conn.state.as_str()) {
+        (Some(401), _) if relay_only || conn.state != "connected" => {
+            Some("The TURN server refused our credentials (401)".into())
+        }
+        (_, "failed") if !has_turn => {
+            Some("Can't connect directly: a TURN server is needed".into())
+        }
+        (_, "failed") => Some("Can't connect, even through TURN".into()),
+        _ => None,
+    }
+}
+
 /// Publishes the tiles: one per remote broadcaster.
 fn refresh(call: &Rc<RefCell<Inner>>) {
     let i = call.borrow();
+    let has_turn = i
+        .ice_servers
+        .iter()
+        .any(|s| s.urls.iter().any(|u| u.starts_with("turn")));
     let tiles: Vec<TileData> = i
         .neg
         .peers()
@@ -513,6 +568,8 @@ fn refresh(call: &Rc<RefCell<Inner>>) {
                     None => "new".to_owned(),
                 },
                 stream: conn.and_then(|c| c.stream.clone()),
+                path: conn.and_then(|c| c.path),
+                problem: conn.and_then(|c| problem(c, has_turn, i.relay_only)),
             }
         })
         .collect();

@@ -6,6 +6,7 @@ pub mod bitrate;
 pub mod call;
 pub mod media;
 pub mod negotiation;
+pub mod path;
 pub mod peer;
 
 use leptos::prelude::*;
@@ -56,6 +57,10 @@ pub struct TileData {
     /// The connection's `connectionState`, or "new" before there is one.
     pub state: String,
     pub stream: Option<MediaStream>,
+    /// How media travels, once connected.
+    pub path: Option<path::Path>,
+    /// Why it cannot connect, in words, when that is known.
+    pub problem: Option<String>,
 }
 
 /// What a call publishes for the UI.

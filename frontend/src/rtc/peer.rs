@@ -21,6 +21,9 @@ pub enum PeerEvent {
     Stream(MediaStream),
     /// `connectionState` changed.
     State(String),
+    /// An ICE server refused or failed (`icecandidateerror`), e.g. 401 for
+    /// bad TURN credentials.
+    IceServerError { code: u16, url: String },
 }
 
 pub struct Peer {
@@ -31,7 +34,11 @@ pub struct Peer {
     /// Tells this connection from a later one to the same peer, so that late
     /// async results for a replaced connection are ignored.
     pub generation: u64,
-    _listeners: [EventListener; 3],
+    /// How media travels, once known (from getStats).
+    pub path: Option<super::path::Path>,
+    /// The last ICE server error code (401: TURN refused our credentials).
+    pub ice_error: Option<u16>,
+    _listeners: [EventListener; 4],
 }
 
 impl Peer {
@@ -90,6 +97,15 @@ impl Peer {
                 }
             }
         });
+        let ice_error = EventListener::new(&pc, "icecandidateerror", {
+            let on_event = on_event.clone();
+            move |ev| {
+                let get = |k: &str| js_sys::Reflect::get(ev, &k.into()).ok();
+                let code = get("errorCode").and_then(|c| c.as_f64()).unwrap_or(0.0) as u16;
+                let url = get("url").and_then(|u| u.as_string()).unwrap_or_default();
+                on_event(PeerEvent::IceServerError { code, url });
+            }
+        });
         let state = EventListener::new(&pc, "connectionstatechange", {
             let pc = pc.clone();
             move |_| on_event(PeerEvent::State(state_name(&pc)))
@@ -100,7 +116,9 @@ impl Peer {
             stream: None,
             state: "new".into(),
             generation,
-            _listeners: [candidate, track, state],
+            path: None,
+            ice_error: None,
+            _listeners: [candidate, track, ice_error, state],
         })
     }
 
@@ -231,4 +249,28 @@ fn set_encoding(sender: &JsValue, max_bitrate_bps: u32, scale_down: f64) -> Resu
         });
     }
     Ok(())
+}
+
+/// How the connection's media travels, from its selected candidate pair.
+pub async fn selected_path(pc: RtcPeerConnection) -> Option<super::path::Path> {
+    use js_sys::Reflect;
+    let report = JsFuture::from(pc.get_stats()).await.ok()?;
+    let mut by_id = std::collections::HashMap::new();
+    for entry in js_sys::try_iter(&report).ok()??.flatten() {
+        let pair: js_sys::Array = entry.dyn_into().ok()?;
+        by_id.insert(pair.get(0).as_string()?, pair.get(1));
+    }
+    let field = |v: &JsValue, k: &str| Reflect::get(v, &k.into()).ok().and_then(|x| x.as_string());
+    let pair_id = by_id
+        .values()
+        .find(|s| field(s, "type").as_deref() == Some("transport"))
+        .and_then(|t| field(t, "selectedCandidatePairId"))?;
+    let pair = by_id.get(&pair_id)?;
+    let local = by_id.get(&field(pair, "localCandidateId")?)?;
+    let remote = by_id.get(&field(pair, "remoteCandidateId")?)?;
+    super::path::Path::classify(
+        &field(local, "candidateType")?,
+        &field(remote, "candidateType")?,
+        field(local, "relayProtocol").as_deref(),
+    )
 }
