@@ -61,6 +61,18 @@ cleanup() {
     kill -KILL "$relay_pid" 2>/dev/null || true
     wait "$relay_pid" 2>/dev/null || true
   fi
+  # Namespaces a test made inside this run's (named "$ns-<label>", see
+  # end2end/tests/netns.ts) and left behind: their processes are this run's.
+  local child left
+  for child in $(ip netns list 2>/dev/null | awk -v p="$ns-" 'index($1, p) == 1 {print $1}'); do
+    left=$(ip netns pids "$child" 2>/dev/null || true)
+    if [ -n "$left" ]; then
+      log "stopping leftover processes in $child: $(echo $left)"
+      kill -KILL $left 2>/dev/null || true
+    fi
+    ip netns del "$child" 2>/dev/null || log "could not delete namespace $child"
+    rm -rf "/etc/netns/$child"
+  done
   if [ "$ns_made" = 1 ]; then
     # Whatever this run started in its namespace and is still there (a
     # browser Playwright could not close, say): only this run's processes
@@ -84,6 +96,7 @@ trap 'exit 143' TERM
 # the trap): delete those whose script is gone and that hold no process.
 for old in $(ip netns list 2>/dev/null | awk '/^meshcast-e2e-[0-9]+/{print $1}'); do
   pid=${old#meshcast-e2e-}
+  pid=${pid%%-*} # a test's own namespace: meshcast-e2e-PID-label
   if ! kill -0 "$pid" 2>/dev/null && [ -z "$(ip netns pids "$old" 2>/dev/null)" ]; then
     log "deleting stale namespace $old"
     ip netns del "$old" 2>/dev/null || true
@@ -121,7 +134,9 @@ log "relay is up; running playwright test $*"
 # In the background and waited for, so that a signal to this script runs the
 # cleanup at once instead of after the whole run (bash defers traps while a
 # foreground child runs). Its PID is Playwright's own node process.
-(cd end2end && exec ip netns exec "$ns" env MESHCAST_URL=http://127.0.0.1:3000 node_modules/.bin/playwright test "$@") &
+# MESHCAST_E2E_NS tells tests the namespace's name: a test that needs a
+# network of its own makes namespaces named "$ns-<label>" (cleaned up above).
+(cd end2end && exec ip netns exec "$ns" env MESHCAST_URL=http://127.0.0.1:3000 MESHCAST_E2E_NS="$ns" node_modules/.bin/playwright test "$@") &
 pw_pid=$!
 set +e
 wait "$pw_pid"

@@ -13,9 +13,36 @@ declare global {
   interface Window {
     __meshcastProbe?: boolean;
     __pcs: RTCPeerConnection[];
+    /** Creation and connectionState changes of each recorded connection, by index in __pcs: [Date.now(), state]. */
+    __pcHistory: [number, string][][];
+    __sockets: WebSocket[];
     __gumCalls: number;
     __gumStreams: MediaStream[];
+    /** Listeners on RTCPeerConnection and WebSocket instances (see ListenerStats). */
+    __listenerStats: () => ListenerStats;
   }
+}
+
+/** Event listeners the page has on RTCPeerConnection ('pc') and WebSocket ('ws') instances. */
+export interface ListenerKindStats {
+  /** Instances that ever had a listener. */
+  targets: number;
+  /** Instances not closed (pc: connectionState != closed; ws: CONNECTING or OPEN). */
+  liveTargets: number;
+  /** Listeners registered on instances that are not closed. */
+  onLive: number;
+  /** Listeners still registered on closed instances (the app forgot to remove them). */
+  onClosed: number;
+  /** addEventListener minus removeEventListener calls that took effect, over the page's life. */
+  net: number;
+  adds: number;
+  removes: number;
+  /** Listeners added with `once` or `signal` (they can go without removeEventListener: not tracked). */
+  untracked: number;
+}
+export interface ListenerStats {
+  pc: ListenerKindStats;
+  ws: ListenerKindStats;
 }
 
 /** Where screenshots and the relay log go (gitignored). */
@@ -26,8 +53,14 @@ export function PROBE_SCRIPT(): void {
   if (window.__meshcastProbe) return;
   window.__meshcastProbe = true;
   window.__pcs = [];
+  window.__pcHistory = [];
+  window.__sockets = [];
   window.__gumCalls = 0;
   window.__gumStreams = [];
+
+  // The probe's own listeners go through the original method, uncounted.
+  const originalAdd = EventTarget.prototype.addEventListener;
+  const originalRemove = EventTarget.prototype.removeEventListener;
 
   const Original = window.RTCPeerConnection;
   if (typeof Original === 'function') {
@@ -39,14 +72,97 @@ export function PROBE_SCRIPT(): void {
         throw new TypeError("Failed to construct 'RTCPeerConnection': Please use the 'new' operator");
       }
       const pc = new (Original as any)(...args) as RTCPeerConnection;
+      const history: [number, string][] = [[Date.now(), 'created']];
       window.__pcs.push(pc);
+      window.__pcHistory.push(history);
+      originalAdd.call(pc, 'connectionstatechange', () => {
+        history.push([Date.now(), pc.connectionState]);
+      });
       return pc;
     } as unknown as typeof RTCPeerConnection;
+    // close() fires no event: record it too ('close()' in the history).
+    const close = Original.prototype.close;
+    Original.prototype.close = function (this: RTCPeerConnection) {
+      const i = window.__pcs.indexOf(this);
+      if (i >= 0 && this.connectionState !== 'closed') window.__pcHistory[i].push([Date.now(), 'close()']);
+      return close.call(this);
+    };
     Recorded.prototype = Original.prototype;
     Object.setPrototypeOf(Recorded, Original); // statics, e.g. generateCertificate
     window.RTCPeerConnection = Recorded;
     if ((window as any).webkitRTCPeerConnection) (window as any).webkitRTCPeerConnection = Recorded;
   }
+
+  const OriginalWs = window.WebSocket;
+  if (typeof OriginalWs === 'function') {
+    const RecordedWs = function WebSocket(this: unknown, ...args: unknown[]) {
+      if (!new.target) throw new TypeError("Failed to construct 'WebSocket': Please use the 'new' operator");
+      const ws = new (OriginalWs as any)(...args) as WebSocket;
+      window.__sockets.push(ws);
+      return ws;
+    } as unknown as typeof WebSocket;
+    RecordedWs.prototype = OriginalWs.prototype;
+    Object.setPrototypeOf(RecordedWs, OriginalWs); // CONNECTING, OPEN, ...
+    window.WebSocket = RecordedWs;
+  }
+
+  // Listener bookkeeping on RTCPeerConnection and WebSocket instances, with
+  // the browser's own rules: the same (type, listener, capture) is
+  // registered once, and removing an unknown one does nothing.
+  type Kind = 'pc' | 'ws';
+  const registry = new Map<EventTarget, { kind: Kind; keys: Map<string, Set<unknown>> }>();
+  const counts = { pc: { adds: 0, removes: 0, untracked: 0 }, ws: { adds: 0, removes: 0, untracked: 0 } };
+  const kindOf = (t: unknown): Kind | null =>
+    typeof Original === 'function' && t instanceof Original ? 'pc' : typeof OriginalWs === 'function' && t instanceof OriginalWs ? 'ws' : null;
+  const capture = (o: unknown) => (typeof o === 'boolean' ? o : !!(o && typeof o === 'object' && (o as any).capture));
+  EventTarget.prototype.addEventListener = function (this: EventTarget, type: string, listener: any, options?: any) {
+    const kind = listener ? kindOf(this) : null;
+    if (kind) {
+      let entry = registry.get(this);
+      if (!entry) registry.set(this, (entry = { kind, keys: new Map() }));
+      const key = `${type}|${capture(options)}`;
+      let set = entry.keys.get(key);
+      if (!set) entry.keys.set(key, (set = new Set()));
+      if (!set.has(listener)) {
+        set.add(listener);
+        counts[kind].adds += 1;
+        if (options && typeof options === 'object' && (options.once || options.signal)) counts[kind].untracked += 1;
+      }
+    }
+    return originalAdd.call(this, type, listener, options);
+  };
+  EventTarget.prototype.removeEventListener = function (this: EventTarget, type: string, listener: any, options?: any) {
+    const entry = listener ? registry.get(this) : undefined;
+    if (entry) {
+      const set = entry.keys.get(`${type}|${capture(options)}`);
+      if (set && set.delete(listener)) counts[entry.kind].removes += 1;
+    }
+    return originalRemove.call(this, type, listener, options);
+  };
+  window.__listenerStats = () => {
+    const out: any = {};
+    for (const kind of ['pc', 'ws'] as Kind[]) {
+      let targets = 0;
+      let liveTargets = 0;
+      let onLive = 0;
+      let onClosed = 0;
+      registry.forEach((entry, target) => {
+        if (entry.kind !== kind) return;
+        targets += 1;
+        const live =
+          kind === 'pc' ? (target as RTCPeerConnection).connectionState !== 'closed' : (target as WebSocket).readyState < 2;
+        let n = 0;
+        entry.keys.forEach((set) => (n += set.size));
+        if (live) {
+          liveTargets += 1;
+          onLive += n;
+        } else onClosed += n;
+      });
+      const c = counts[kind];
+      out[kind] = { targets, liveTargets, onLive, onClosed, net: c.adds - c.removes, adds: c.adds, removes: c.removes, untracked: c.untracked };
+    }
+    return out as ListenerStats;
+  };
 
   const devices = navigator.mediaDevices;
   if (devices && typeof devices.getUserMedia === 'function') {
@@ -112,6 +228,8 @@ export async function newPeer(
   page.on('pageerror', (e) => peer.log.push(`[${name}] pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') peer.log.push(`[${name}] console.${m.type()}: ${m.text()}`);
+    // The app's own diagnostics (browser::log): evidence when a test fails.
+    else if (/^(webrtc|signaling|relay):/.test(m.text())) peer.log.push(`[${name}] ${new Date().toISOString().slice(11, 23)} ${m.text()}`);
   });
   page.on('crash', () => peer.log.push(`[${name}] PAGE CRASHED`));
   openedPeers.push(peer);
@@ -482,4 +600,203 @@ export function ensureArtifactsDir(): string {
 export function metric(key: string, value: number): void {
   console.log(`METRIC ${key}=${Math.round(value)}`);
   test.info().annotations.push({ type: 'metric', description: `${key}=${Math.round(value)}` });
+}
+
+// ---------------------------------------------------------------- connections and listeners
+
+export interface Connections {
+  /** Not-closed connections that receive (every transceiver recvonly). */
+  inbound: number;
+  /** Not-closed connections that send (some transceiver sends). */
+  outbound: number;
+  /** Not-closed connections with no transceiver yet (being set up). */
+  unknown: number;
+  live: number;
+  closed: number;
+  /** connectionState of every recorded connection, in creation order. */
+  states: string[];
+}
+
+/** The page's RTCPeerConnections that are not closed, by direction. */
+export async function connections(page: Page): Promise<Connections> {
+  return page.evaluate(() => {
+    const out = { inbound: 0, outbound: 0, unknown: 0, live: 0, closed: 0, states: [] as string[] };
+    for (const pc of window.__pcs ?? []) {
+      out.states.push(pc.connectionState);
+      if (pc.connectionState === 'closed') {
+        out.closed += 1;
+        continue;
+      }
+      out.live += 1;
+      const ts = pc.getTransceivers();
+      if (ts.length === 0) out.unknown += 1;
+      else if (ts.some((t) => t.direction === 'sendonly' || t.direction === 'sendrecv')) out.outbound += 1;
+      else out.inbound += 1;
+    }
+    return out;
+  });
+}
+
+/**
+ * What the page should hold: a participant one inbound and one outbound
+ * connection per other participant and one outbound per viewer; a viewer one
+ * inbound per participant.
+ */
+export function expectedConnections(peer: Peer, participants: number, viewers: number): { inbound: number; outbound: number } {
+  if (peer.role === 'viewer') return { inbound: participants, outbound: 0 };
+  return { inbound: participants - 1, outbound: participants - 1 + viewers };
+}
+
+/** Waits until the page's live connections are exactly `want` (inbound/outbound, none half-made). */
+export async function expectConnections(peer: Peer, want: { inbound: number; outbound: number }, timeout = 20_000): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        const c = await connections(peer.page);
+        return { inbound: c.inbound, outbound: c.outbound, unknown: c.unknown };
+      },
+      { message: `${peer.name}: live (not closed) RTCPeerConnections`, timeout, intervals: [250, 500, 1000] },
+    )
+    .toEqual({ ...want, unknown: 0 });
+}
+
+export async function listenerStats(page: Page): Promise<ListenerStats> {
+  return page.evaluate(() => window.__listenerStats());
+}
+
+/** connectionState history of the page's connections, times in ms after `since` (Date.now()). */
+export async function connectionHistory(page: Page, since: number): Promise<string[]> {
+  const h = await page.evaluate(() => (window.__pcHistory ?? []).map((h, i) => ({ now: window.__pcs[i].connectionState, h })));
+  return h.map(({ now, h }, i) => `pc${i} [${now}] ${h.map(([t, s]) => `${s}@${t - since >= 0 ? '+' : ''}${t - since}`).join(' ')}`);
+}
+
+/** The status line's text. */
+export async function statusText(page: Page): Promise<string> {
+  return ((await page.getByTestId('status').textContent()) ?? '').trim();
+}
+
+/**
+ * When (Date.now()) each page's status line says `text` (polled every 50 ms
+ * in the page); Infinity for a page where it did not within `timeout`.
+ */
+export async function whenStatus(pages: Peer[], text: RegExp, timeout = 20_000): Promise<Record<string, number>> {
+  const entries = await Promise.all(
+    pages.map(async (p) => {
+      try {
+        const handle = await p.page.waitForFunction(
+          ([source, flags]: [string, string]) => {
+            const el = document.querySelector('[data-testid=status]');
+            return !!el && new RegExp(source, flags).test((el.textContent ?? '').trim()) && Date.now();
+          },
+          [text.source, text.flags] as [string, string],
+          { polling: 50, timeout },
+        );
+        return [p.name, (await handle.jsonValue()) as number] as const;
+      } catch {
+        return [p.name, Infinity] as const;
+      }
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+/** The peer id on the page's own tile (`data-peer-id`), once joined. */
+export async function ownPeerId(peer: Peer): Promise<string> {
+  const tile = localTiles(peer.page);
+  await expect(tile, `${peer.name}: the local tile carries the own peer id`).toHaveAttribute('data-peer-id', /\S/, { timeout: 20_000 });
+  return (await tile.getAttribute('data-peer-id')) ?? '';
+}
+
+/** Per remote tile name: framesDecoded of its video (null when no stats match). */
+export async function framesByTile(page: Page): Promise<Record<string, number | null>> {
+  return (await framesDecoded(page)).byPeer;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Samples the page every `interval` ms until the video of every tile named
+ * in `names` decoded more frames than in the previous sample; returns
+ * Date.now() of that sample, or Infinity if that did not happen within
+ * `timeout`. Cheaper and finer-grained than expectMediaFlowing, for timing.
+ */
+export async function whenVideoFlowing(page: Page, names: string[], timeout = 20_000, interval = 200): Promise<number> {
+  const until = Date.now() + timeout;
+  let prev: Record<string, number | null> | null = null;
+  while (Date.now() < until) {
+    let now: Record<string, number | null>;
+    try {
+      now = await framesByTile(page);
+    } catch {
+      return Infinity; // page gone
+    }
+    const at = Date.now();
+    const frames = (m: Record<string, number | null>, name: string) => {
+      const hits = Object.entries(m).filter(([k]) => k.includes(name));
+      return hits.length === 1 ? hits[0][1] : null;
+    };
+    if (
+      prev &&
+      names.every((n) => {
+        const a = frames(prev!, n);
+        const b = frames(now, n);
+        return typeof a === 'number' && typeof b === 'number' && b > a;
+      })
+    ) {
+      return at;
+    }
+    prev = now;
+    await sleep(interval);
+  }
+  return Infinity;
+}
+
+/**
+ * Starts recording, in the page, every change of the remote tiles: each
+ * tile's `data-state` as it changes, and tiles appearing and going, as
+ * [Date.now(), data-peer-id, state | 'gone']. Read it with `tileStateLog`.
+ */
+export async function recordTileStates(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const log: [number, string, string][] = [];
+    (window as any).__tileLog = log;
+    const isTile = (n: Node): n is Element => n instanceof Element && n.matches('[data-testid=tile][data-local="false"]');
+    const note = (el: Element, state?: string) => log.push([Date.now(), el.getAttribute('data-peer-id') ?? '?', state ?? el.getAttribute('data-state') ?? '?']);
+    document.querySelectorAll('[data-testid=tile][data-local="false"]').forEach((t) => note(t));
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.type === 'attributes' && isTile(r.target)) note(r.target);
+        r.addedNodes.forEach((n) => {
+          if (isTile(n)) note(n);
+          if (n instanceof Element) n.querySelectorAll('[data-testid=tile][data-local="false"]').forEach((t) => note(t));
+        });
+        r.removedNodes.forEach((n) => {
+          if (isTile(n)) note(n, 'gone');
+          if (n instanceof Element) n.querySelectorAll('[data-testid=tile][data-local="false"]').forEach((t) => note(t, 'gone'));
+        });
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+  });
+}
+
+/** What `recordTileStates` saw for the tile of `peerId`: [Date.now(), state] in order, repeats dropped. */
+export async function tileStateLog(page: Page, peerId: string): Promise<[number, string][]> {
+  const log = await page.evaluate(() => ((window as any).__tileLog ?? []) as [number, string, string][]);
+  const out: [number, string][] = [];
+  for (const [t, id, state] of log) {
+    if (id !== peerId) continue;
+    if (out.length && out[out.length - 1][1] === state) continue;
+    out.push([t, state]);
+  }
+  return out;
+}
+
+/** Every line the app logged (`webrtc:`, `signaling:`, `relay:`) and every error/warning on these pages so far. */
+export function appLog(peers: Peer[]): string {
+  return peers.flatMap((p) => p.log.filter((l) => !l.includes('integrity` attribute'))).join('\n');
+}
+
+/** The raw creation/connectionState/close() history of the page's connections ([Date.now(), state]). */
+export async function rawConnectionHistory(page: Page): Promise<[number, string][][]> {
+  return page.evaluate(() => window.__pcHistory ?? []);
 }

@@ -80,6 +80,9 @@ pub enum Action {
 struct Health {
     /// Its last `connectionState` was "connected".
     connected: bool,
+    /// It has been connected at least once (a fresh connection that fails
+    /// is replaced at once: there is nothing to restart).
+    ever_connected: bool,
     /// When it stopped being connected (`None` while healthy).
     trouble_since: Option<f64>,
     failed: bool,
@@ -93,6 +96,7 @@ impl Health {
             "connected" => {
                 *self = Health {
                     connected: true,
+                    ever_connected: true,
                     ..Health::default()
                 }
             }
@@ -294,8 +298,13 @@ impl Negotiator {
                         out.push(Action::OpenReceiver { from, sdp })
                     }
                 }
+                // A renegotiation (ICE restart) keeps the trouble clock running:
+                // only a new connection starts healthy.
+                if !matches!(&p.inbound, Inbound::Watching { session: current } if current.is_some() && *current == session)
+                {
+                    p.in_health = Health::default();
+                }
                 p.inbound = Inbound::Watching { session };
-                p.in_health = Health::default();
                 p.lost = false;
             }
             ServerMsg::Answer { from, sdp } => {
@@ -478,7 +487,8 @@ impl Negotiator {
         if p.outbound && p.out_health.broken(now_ms) {
             let h = &mut p.out_health;
             let waited = h.restarts == 0 || now_ms - h.last_restart >= ICE_RESTART_WAIT_MS;
-            if waited && h.restarts < MAX_ICE_RESTARTS {
+            let stillborn = h.failed && !h.ever_connected;
+            if waited && h.restarts < MAX_ICE_RESTARTS && !stillborn {
                 h.restarts += 1;
                 h.last_restart = now_ms;
                 out.push(Action::RestartIce(id.clone()));
@@ -493,10 +503,11 @@ impl Negotiator {
             }
         }
         // Viewer side: wait for the broadcaster's restarts, then start over.
+        let stillborn = p.in_health.failed && !p.in_health.ever_connected;
         let given_up = p
             .in_health
             .trouble_since
-            .is_some_and(|t| now_ms - t >= INBOUND_GIVE_UP_MS);
+            .is_some_and(|t| stillborn || now_ms - t >= INBOUND_GIVE_UP_MS);
         if p.watching() && given_up {
             p.inbound = Inbound::Idle;
             p.in_health = Health::default();

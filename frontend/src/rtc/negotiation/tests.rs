@@ -605,3 +605,30 @@ fn ticks_repeat_stale_requests_and_a_welcome_repeats_all() {
         vec![get("a")]
     );
 }
+
+#[test]
+fn a_fresh_connection_that_fails_is_replaced_at_once() {
+    let mut n = Negotiator::new(false);
+    let a = PeerId::from("a");
+    n.on_server(welcome("me", vec![info("a", true)]), 0.0);
+    n.on_server(
+        ServerMsg::Offer {
+            from: "a".into(),
+            sdp: offer("1"),
+        },
+        0.0,
+    );
+    assert_eq!(
+        n.connection_state(Dir::Inbound, &a, "failed", 100.0),
+        vec![close(Dir::Inbound, "a"), get("a")]
+    );
+    // The broadcaster side too: nothing to restart.
+    let mut b = Negotiator::new(false);
+    b.on_server(welcome("me", vec![info("v", false)]), 0.0);
+    b.local_media_ready();
+    b.on_server(ServerMsg::GetBroadcast { from: "v".into() }, 0.0);
+    assert_eq!(
+        b.connection_state(Dir::Outbound, &"v".into(), "failed", 100.0),
+        vec![close(Dir::Outbound, "v")]
+    );
+}
