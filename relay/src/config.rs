@@ -1,8 +1,10 @@
 //! The relay's configuration: CLI flags, each with an environment fallback.
 //! Every limit the relay enforces is here, with its default.
 
+use crate::turn::policy::Cidr;
 use clap::{Args, Parser};
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::net::{IpAddr, SocketAddr};
+use std::{path::PathBuf, time::Duration};
 
 #[derive(Parser, Clone, Debug)]
 #[command(name = "meshcast-relay", version, about = "meshcast's signaling relay")]
@@ -26,6 +28,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub ice: IceArgs,
+
+    #[command(flatten)]
+    pub turn: TurnArgs,
 
     #[command(flatten)]
     pub limits: Limits,
@@ -55,6 +60,94 @@ pub struct IceArgs {
     /// Lifetime of a TURN credential.
     #[arg(long, env = "MESHCAST_TURN_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub turn_ttl: Duration,
+}
+
+/// The embedded TURN server (off unless --turn-listen is given).
+#[derive(Args, Clone, Debug)]
+pub struct TurnArgs {
+    /// Runs the embedded TURN server (UDP) on this address, e.g.
+    /// 0.0.0.0:3478, and advertises it in `welcome` with credentials from
+    /// --turn-secret (a random secret if none is given).
+    #[arg(id = "turn_listen", long = "turn-listen", env = "MESHCAST_TURN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// The address clients reach the TURN server at: put in relayed
+    /// candidates and in the advertised URL. Defaults to the --turn-listen
+    /// address; needed when that is 0.0.0.0 or ::.
+    #[arg(long = "turn-relay-ip", env = "MESHCAST_TURN_RELAY_IP")]
+    pub relay_ip: Option<IpAddr>,
+
+    /// UDP ports for relayed candidates, MIN-MAX.
+    #[arg(long = "turn-ports", env = "MESHCAST_TURN_PORTS", default_value = "49152-65535", value_parser = parse_ports)]
+    pub ports: (u16, u16),
+
+    /// Peer ranges the TURN server relays to although they are refused by
+    /// default (private, loopback, link-local, CGNAT, TEST-NET...), e.g. a
+    /// LAN. Comma-separated CIDRs.
+    #[arg(
+        long = "turn-allow-peer",
+        env = "MESHCAST_TURN_ALLOW_PEERS",
+        value_delimiter = ','
+    )]
+    pub allow_peer: Vec<Cidr>,
+
+    /// Tests only: lets the TURN server relay to loopback addresses.
+    #[arg(long = "turn-allow-loopback")]
+    pub allow_loopback: bool,
+
+    /// TURN allocations in total; one more gets 508.
+    #[arg(
+        long = "turn-max-allocations",
+        env = "MESHCAST_TURN_MAX_ALLOCATIONS",
+        default_value_t = 1000
+    )]
+    pub max_allocations: usize,
+
+    /// TURN allocations per peer id; one more gets 486.
+    #[arg(
+        long = "turn-user-quota",
+        env = "MESHCAST_TURN_USER_QUOTA",
+        default_value_t = 16
+    )]
+    pub user_quota: usize,
+
+    /// Challenges (401/438) the TURN server sends per second in total;
+    /// unauthenticated requests beyond that are dropped.
+    #[arg(
+        long = "turn-challenge-rate",
+        env = "MESHCAST_TURN_CHALLENGE_RATE",
+        default_value_t = 500.0
+    )]
+    pub challenge_rate: f64,
+
+    /// How long after its credential expires an allocation may still be
+    /// refreshed (new allocations always need a live credential).
+    #[arg(long = "turn-refresh-grace", env = "MESHCAST_TURN_REFRESH_GRACE", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub refresh_grace: Duration,
+}
+
+impl TurnArgs {
+    /// The address put in relayed candidates for a server listening on `listen`.
+    pub fn relay_ip(&self, listen: SocketAddr) -> anyhow::Result<IpAddr> {
+        match self.relay_ip {
+            Some(ip) => Ok(ip),
+            None if !listen.ip().is_unspecified() => Ok(listen.ip()),
+            None => anyhow::bail!(
+                "--turn-listen {listen} needs --turn-relay-ip: the address clients reach it at"
+            ),
+        }
+    }
+}
+
+fn parse_ports(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{s:?} is not a port range like 49152-65535");
+    let (min, max) = s.split_once('-').ok_or_else(bad)?;
+    let min: u16 = min.trim().parse().map_err(|_| bad())?;
+    let max: u16 = max.trim().parse().map_err(|_| bad())?;
+    if min == 0 || max < min {
+        return Err(bad());
+    }
+    Ok((min, max))
 }
 
 #[derive(Args, Clone, Debug)]
@@ -166,5 +259,53 @@ mod tests {
         assert_eq!(c.ice.turn_urls.len(), 2);
         assert_eq!(c.ice.turn_ttl, Duration::from_secs(90));
         assert_eq!(c.limits.max_room_peers, 4);
+    }
+
+    #[test]
+    fn embedded_turn_flags_parse() {
+        let c = Config::defaults();
+        assert_eq!(c.turn.listen, None);
+        assert_eq!(c.turn.ports, (49152, 65535));
+        let c = Config::try_parse_from([
+            "meshcast-relay",
+            "--turn-listen",
+            "0.0.0.0:3478",
+            "--turn-relay-ip",
+            "203.0.113.1",
+            "--turn-ports",
+            "40000-40100",
+            "--turn-allow-peer",
+            "203.0.113.0/24,10.0.0.0/8",
+        ])
+        .expect("parse");
+        let listen = c.turn.listen.expect("listen");
+        assert_eq!(
+            c.turn.relay_ip(listen).expect("ip"),
+            "203.0.113.1".parse::<IpAddr>().expect("ip")
+        );
+        assert_eq!(c.turn.ports, (40000, 40100));
+        assert_eq!(c.turn.allow_peer.len(), 2);
+        assert!(!c.turn.allow_loopback);
+
+        let mut c = Config::try_parse_from(["meshcast-relay", "--turn-listen", "0.0.0.0:3478"])
+            .expect("parse");
+        assert!(c.turn.relay_ip(listen).is_err(), "0.0.0.0 needs a relay ip");
+        c.turn.relay_ip = None;
+        let loopback = "127.0.0.1:3478".parse().expect("addr");
+        assert_eq!(c.turn.relay_ip(loopback).expect("ip"), loopback.ip());
+
+        for bad in [
+            vec!["--turn-ports", "5000"],
+            vec!["--turn-ports", "6000-5000"],
+            vec!["--turn-ports", "0-10"],
+            vec!["--turn-allow-peer", "10.0.0.0/40"],
+            vec!["--turn-listen", "nowhere"],
+        ] {
+            let args = ["meshcast-relay"].into_iter().chain(bad.iter().copied());
+            assert!(
+                Config::try_parse_from(args).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
     }
 }

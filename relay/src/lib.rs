@@ -9,6 +9,7 @@
 //! - [`rooms`]: the room registry and routing, without sockets;
 //! - [`session`]: one connection's read loop, writer and heartbeat;
 //! - [`ice`]: STUN/TURN servers and TURN REST credentials;
+//! - [`turn`]: the optional embedded TURN server, hardened;
 //! - [`metrics`]: counters for `/metrics`;
 //! - [`bucket`]: the token bucket behind rate limits and tolerances.
 //!
@@ -21,6 +22,7 @@ pub mod ice;
 pub mod metrics;
 pub mod rooms;
 pub mod session;
+pub mod turn;
 
 use axum::Router;
 use axum::extract::State;
@@ -29,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
+use base64::Engine as _;
 use config::Config;
 use std::future::{Future, IntoFuture as _};
 use std::sync::Arc;
@@ -54,7 +57,10 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(config: Config) -> Self {
-        let metrics = Arc::new(metrics::Metrics::default());
+        Self::with_metrics(config, Arc::default())
+    }
+
+    fn with_metrics(config: Config, metrics: Arc<metrics::Metrics>) -> Self {
         let ice = ice::IceConfig {
             stun_urls: config.stun_urls(),
             turn_urls: config.ice.turn_urls.clone(),
@@ -188,7 +194,12 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let relay = Relay::new(config);
+    let mut config = config;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let turn = start_turn(&mut config, &metrics)
+        .await
+        .map_err(std::io::Error::other)?;
+    let relay = Relay::with_metrics(config, metrics);
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
@@ -216,6 +227,9 @@ pub async fn run(
         served
     })
     .await;
+    if let Some(turn) = turn {
+        turn.close().await;
+    }
     match drained {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => Err(std::io::Error::other(join)),
@@ -224,6 +238,32 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Starts the embedded TURN server if configured, and adds it to the ICE
+/// servers handed out (with a random secret when none was given).
+async fn start_turn(
+    config: &mut Config,
+    metrics: &Arc<metrics::Metrics>,
+) -> anyhow::Result<Option<turn::EmbeddedTurn>> {
+    let Some(listen) = config.turn.listen else {
+        return Ok(None);
+    };
+    let secret = config
+        .ice
+        .turn_secret
+        .get_or_insert_with(|| {
+            let mut bytes = [0u8; 32];
+            // Start-up only: without OS randomness there is no safe secret.
+            getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no OS randomness: {e}"));
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        })
+        .clone();
+    let turn = turn::EmbeddedTurn::start(&config.turn, listen, &secret, metrics.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("embedded TURN on {listen}: {e}"))?;
+    config.ice.turn_urls.push(turn.url());
+    Ok(Some(turn))
 }
 
 #[cfg(test)]

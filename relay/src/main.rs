@@ -16,7 +16,9 @@ async fn main() -> anyhow::Result<()> {
     if !config.dist.join("index.html").is_file() {
         tracing::warn!(dist = %config.dist.display(), "no index.html there: only /ws, /healthz and /metrics will work (build the app with `trunk build --release`)");
     }
-    if config.ice.turn_secret.is_some() == config.ice.turn_urls.is_empty() {
+    if config.turn.listen.is_none()
+        && config.ice.turn_secret.is_some() == config.ice.turn_urls.is_empty()
+    {
         tracing::warn!(
             "TURN needs both --turn-url and --turn-secret; no TURN server will be advertised"
         );

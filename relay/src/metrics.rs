@@ -16,6 +16,13 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     pub slow_consumers_dropped: AtomicU64,
     pub heartbeat_timeouts: AtomicU64,
+    pub turn_allocations: AtomicU64,
+    pub turn_challenges: AtomicU64,
+    pub turn_auth_failures: AtomicU64,
+    pub turn_peers_refused: AtomicU64,
+    pub turn_quota_rejections: AtomicU64,
+    pub turn_replies_dropped: AtomicU64,
+    pub turn_malformed: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -90,6 +97,48 @@ impl Metrics {
             "counter",
             "Peers dropped for silence.",
             &self.heartbeat_timeouts,
+        );
+        metric(
+            "meshcast_turn_allocations",
+            "gauge",
+            "Live allocations on the embedded TURN server.",
+            &self.turn_allocations,
+        );
+        metric(
+            "meshcast_turn_challenges_total",
+            "counter",
+            "401/438 challenges the embedded TURN server answered.",
+            &self.turn_challenges,
+        );
+        metric(
+            "meshcast_turn_auth_failures_total",
+            "counter",
+            "TURN requests with wrong or expired credentials.",
+            &self.turn_auth_failures,
+        );
+        metric(
+            "meshcast_turn_peers_refused_total",
+            "counter",
+            "TURN permissions or datagrams refused for a forbidden peer address.",
+            &self.turn_peers_refused,
+        );
+        metric(
+            "meshcast_turn_quota_rejections_total",
+            "counter",
+            "TURN allocations refused at the per-user or total limit.",
+            &self.turn_quota_rejections,
+        );
+        metric(
+            "meshcast_turn_replies_dropped_total",
+            "counter",
+            "Unauthenticated TURN requests left unanswered over the challenge rate.",
+            &self.turn_replies_dropped,
+        );
+        metric(
+            "meshcast_turn_malformed_total",
+            "counter",
+            "Datagrams to the TURN port that were not valid STUN.",
+            &self.turn_malformed,
         );
         // `writeln!` into a String cannot fail.
         let _ = writeln!(

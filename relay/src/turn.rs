@@ -1,0 +1,326 @@
+//! The embedded TURN server (`--turn-listen`): webrtc-rs's `turn` server on
+//! UDP, behind a [gate](gate) that authenticates every request with the
+//! relay's own short-lived credentials (`expiry:peer`, HMAC of the shared
+//! secret), answers challenges itself so floods leave no state, enforces
+//! quotas and refuses to relay to loopback, private and other special
+//! addresses ([policy]). Relay sockets are [`RelayConn`]s, which check the
+//! peer address again on every datagram.
+//!
+//! For one machine. Production deployments that need TCP or TLS on 443 run
+//! coturn (deploy/coturn) with the same secret.
+
+mod gate;
+pub mod policy;
+
+use crate::config::TurnArgs;
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use gate::{Gate, GateConn};
+use policy::PeerPolicy;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use turn::relay::RelayAddressGenerator;
+use turn::server::Server;
+use turn::server::config::{ConnConfig, ServerConfig};
+
+/// The realm in every challenge.
+pub const REALM: &str = "meshcast";
+
+/// How the gate checks credentials.
+#[derive(Clone, Debug)]
+pub(crate) struct Auth {
+    pub secret: String,
+    pub realm: String,
+    /// How long after its credential expires an allocation may still be refreshed.
+    pub refresh_grace: Duration,
+}
+
+/// Every bound on the server's state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TurnLimits {
+    pub max_allocations: usize,
+    pub user_quota: usize,
+    pub replies_per_sec: f64,
+    pub replies_burst: f64,
+}
+
+/// A running embedded TURN server.
+pub struct EmbeddedTurn {
+    server: Server,
+    stop: CancellationToken,
+    local: SocketAddr,
+    relay_ip: IpAddr,
+}
+
+impl EmbeddedTurn {
+    /// Binds `args.listen` and starts serving with credentials from `secret`.
+    pub async fn start(
+        args: &TurnArgs,
+        listen: SocketAddr,
+        secret: &str,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let relay_ip = args.relay_ip(listen)?;
+        let (min_port, max_port) = args.ports;
+        let socket = UdpSocket::bind(listen).await?;
+        let local = socket.local_addr()?;
+        let policy = Arc::new(PeerPolicy {
+            allowed: args.allow_peer.clone(),
+            allow_loopback: args.allow_loopback,
+        });
+        let limits = TurnLimits {
+            max_allocations: args.max_allocations,
+            user_quota: args.user_quota,
+            replies_per_sec: args.challenge_rate,
+            replies_burst: args.challenge_rate * 2.0,
+        };
+        let gate = Arc::new(Gate::new(
+            Auth {
+                secret: secret.to_owned(),
+                realm: REALM.to_owned(),
+                refresh_grace: args.refresh_grace,
+            },
+            policy.clone(),
+            limits,
+            metrics.clone(),
+        ));
+        let stop = CancellationToken::new();
+        let (inject_tx, inject_rx) = mpsc::channel(4);
+        let conn = GateConn {
+            gate: gate.clone(),
+            socket,
+            inject: tokio::sync::Mutex::new(inject_rx),
+            stop: stop.clone(),
+        };
+        let (closed_tx, mut closed_rx) = mpsc::channel(64);
+        let server = Server::new(ServerConfig {
+            conn_configs: vec![ConnConfig {
+                conn: Arc::new(conn),
+                relay_addr_generator: Box::new(RelayPorts {
+                    listen_ip: listen.ip(),
+                    relay_ip,
+                    min_port,
+                    max_port,
+                    policy,
+                    live: Arc::default(),
+                    max: args.max_allocations,
+                    metrics: metrics.clone(),
+                }),
+            }],
+            realm: REALM.to_owned(),
+            // The gate authenticates; whatever reaches the server passed.
+            auth_handler: Arc::new(GateAuth(secret.to_owned())),
+            channel_bind_timeout: Duration::ZERO,
+            alloc_close_notify: Some(closed_tx),
+        })
+        .await?;
+
+        // Allocations the server closes free their quota.
+        let g = gate.clone();
+        tokio::spawn(async move {
+            while let Some(info) = closed_rx.recv().await {
+                g.closed(&info.username, info.five_tuple.src_addr);
+            }
+        });
+        // Keeps the server's nonces fresh (and few).
+        let (g, s) = (gate.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = s.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Some(request) = g.injection(Instant::now()) {
+                            let _ = inject_tx.send(request).await;
+                        }
+                    }
+                }
+            }
+        });
+        tracing::info!(%local, %relay_ip, ports = %format!("{min_port}-{max_port}"), "embedded TURN server (UDP)");
+        Ok(Self {
+            server,
+            stop,
+            local,
+            relay_ip,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The URL clients are given.
+    pub fn url(&self) -> String {
+        let port = self.local.port();
+        match self.relay_ip {
+            IpAddr::V4(ip) => format!("turn:{ip}:{port}?transport=udp"),
+            IpAddr::V6(ip) => format!("turn:[{ip}]:{port}?transport=udp"),
+        }
+    }
+
+    /// Stops serving and closes every allocation.
+    pub async fn close(self) {
+        self.stop.cancel();
+        if let Err(e) = self.server.close().await {
+            tracing::debug!("TURN server close: {e}");
+        }
+    }
+}
+
+/// The key for a request the gate has already authenticated. The server
+/// computes MESSAGE-INTEGRITY for its responses with it, so it must be the
+/// real long-term key.
+struct GateAuth(String);
+
+impl turn::auth::AuthHandler for GateAuth {
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        _src: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
+        let password = crate::ice::turn_credential(&self.0, username);
+        Ok(turn::auth::generate_auth_key(username, realm, &password))
+    }
+}
+
+/// Binds relay sockets in the port range, at most `max` at a time.
+struct RelayPorts {
+    listen_ip: IpAddr,
+    relay_ip: IpAddr,
+    min_port: u16,
+    max_port: u16,
+    policy: Arc<PeerPolicy>,
+    live: Arc<AtomicUsize>,
+    max: usize,
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl RelayAddressGenerator for RelayPorts {
+    fn validate(&self) -> Result<(), turn::Error> {
+        Ok(())
+    }
+
+    async fn allocate_conn(
+        &self,
+        _use_ipv4: bool,
+        _requested_port: u16,
+    ) -> Result<(Arc<dyn util::Conn + Send + Sync>, SocketAddr), turn::Error> {
+        let slot = Slot::take(&self.live, self.max)
+            .ok_or_else(|| turn::Error::Other("TURN allocation limit reached".into()))?;
+        let span = u32::from(self.max_port - self.min_port) + 1;
+        let start = getrandom::u32().unwrap_or(0) % span;
+        // Walk the range from a random point, so a busy range still finds a port.
+        for i in 0..span.min(64) {
+            let port = self.min_port + ((start + i) % span) as u16;
+            if let Ok(socket) = UdpSocket::bind((self.listen_ip, port)).await {
+                let relay_addr = SocketAddr::new(self.relay_ip, port);
+                let conn = RelayConn {
+                    socket,
+                    policy: self.policy.clone(),
+                    metrics: self.metrics.clone(),
+                    stop: CancellationToken::new(),
+                    _slot: slot,
+                };
+                return Ok((Arc::new(conn), relay_addr));
+            }
+        }
+        Err(turn::Error::Other("no free TURN relay port".into()))
+    }
+}
+
+/// One live relay socket; dropping it frees the slot.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(live: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        live.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Self(live.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// An allocation's relay socket: nothing goes to or comes from a refused peer.
+struct RelayConn {
+    socket: UdpSocket,
+    policy: Arc<PeerPolicy>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    _slot: Slot,
+}
+
+#[async_trait]
+impl util::Conn for RelayConn {
+    async fn connect(&self, _addr: SocketAddr) -> util::Result<()> {
+        Err(util::Error::Other("relay sockets are not connected".into()))
+    }
+
+    async fn recv(&self, _buf: &mut [u8]) -> util::Result<usize> {
+        Err(util::Error::Other(
+            "relay sockets have no single peer".into(),
+        ))
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> util::Result<(usize, SocketAddr)> {
+        loop {
+            tokio::select! {
+                () = self.stop.cancelled() => return Err(util::Error::Other("closed".into())),
+                received = self.socket.recv_from(buf) => match received {
+                    Ok((n, from)) if self.policy.allows(from.ip()) => return Ok((n, from)),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!("TURN relay socket: {e}"),
+                },
+            }
+        }
+    }
+
+    async fn send(&self, _buf: &[u8]) -> util::Result<usize> {
+        Err(util::Error::Other(
+            "relay sockets have no single peer".into(),
+        ))
+    }
+
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> util::Result<usize> {
+        if !self.policy.allows(target.ip()) {
+            self.metrics.turn_peers_refused.fetch_add(1, Relaxed);
+            return Err(util::Error::Other(format!(
+                "relaying to {target} is refused"
+            )));
+        }
+        Ok(self.socket.send_to(buf, target).await?)
+    }
+
+    fn local_addr(&self) -> util::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    async fn close(&self) -> util::Result<()> {
+        self.stop.cancel();
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;
