@@ -142,8 +142,10 @@ async fn ws(State(relay): State<Relay>, headers: HeaderMap, upgrade: WebSocketUp
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(max * 2 + 4096);
+        // Frames collect here until the writer flushes its batch (or this
+        // fills); an idle connection's buffer stays small.
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(max * 2 + 16 * 1024);
     let Some(admitted) = relay.admit() else {
         relay.metrics.connections_rejected.fetch_add(1, Relaxed);
         return upgrade.on_upgrade(|mut socket| async move {

@@ -53,8 +53,13 @@ pub async fn run(socket: WebSocket, relay: Relay) {
     }
 }
 
+/// Messages written before one flush, at most: whatever is queued when the
+/// writer wakes goes out in one syscall, so a busy peer costs fewer writes.
+const MAX_BATCH: usize = 32;
+
 /// Writes queued messages until a close frame (then kills the connection,
-/// which stops the reader too) or until killed.
+/// which stops the reader too) or until killed. Queued messages are batched:
+/// each is framed into the write buffer, and one flush sends them all.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outbound>,
@@ -62,7 +67,7 @@ async fn write_loop(
     relay: Relay,
 ) {
     loop {
-        let next = tokio::select! {
+        let first = tokio::select! {
             biased;
             () = kill.cancelled() => return,
             next = rx.recv() => match next {
@@ -70,41 +75,72 @@ async fn write_loop(
                 None => return,
             },
         };
-        let sent = match next {
-            Outbound::Text(text) => {
-                relay.metrics.messages_out.fetch_add(1, Relaxed);
-                write(&mut sink, &kill, Message::Text(text)).await
+        let mut next = Some(first);
+        let mut batched = 0;
+        while let Some(out) = next.take() {
+            let msg = match out {
+                Outbound::Text(text) => {
+                    relay.metrics.messages_out.fetch_add(1, Relaxed);
+                    Message::Text(text)
+                }
+                Outbound::Ping => Message::Ping(Default::default()),
+                Outbound::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from(reason),
+                    };
+                    // Whatever was batched goes out with the close frame.
+                    let _ = timeout(
+                        CLOSE_WRITE_TIMEOUT,
+                        send(&mut sink, &kill, Message::Close(Some(frame))),
+                    )
+                    .await;
+                    kill.cancel();
+                    return;
+                }
+            };
+            if !send_or_feed(&mut sink, &kill, msg, false).await {
+                kill.cancel();
+                return;
             }
-            Outbound::Ping => write(&mut sink, &kill, Message::Ping(Default::default())).await,
-            Outbound::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from(reason),
-                };
-                let _ = timeout(
-                    CLOSE_WRITE_TIMEOUT,
-                    write(&mut sink, &kill, Message::Close(Some(frame))),
-                )
-                .await;
-                false
+            batched += 1;
+            if batched < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
-        };
-        if !sent {
+        }
+        if !flush(&mut sink, &kill).await {
             kill.cancel();
             return;
         }
     }
 }
 
-/// Sends one message; `false` if the socket failed or the connection was killed.
-async fn write(
+/// Frames one message into the write buffer (`flush: false`) or sends it
+/// now; `false` if the socket failed or the connection was killed.
+async fn send_or_feed(
+    sink: &mut SplitSink<WebSocket, Message>,
+    kill: &CancellationToken,
+    msg: Message,
+    flush: bool,
+) -> bool {
+    tokio::select! {
+        () = kill.cancelled() => false,
+        sent = async { if flush { sink.send(msg).await } else { sink.feed(msg).await } } => sent.is_ok(),
+    }
+}
+
+async fn send(
     sink: &mut SplitSink<WebSocket, Message>,
     kill: &CancellationToken,
     msg: Message,
 ) -> bool {
+    send_or_feed(sink, kill, msg, true).await
+}
+
+async fn flush(sink: &mut SplitSink<WebSocket, Message>, kill: &CancellationToken) -> bool {
     tokio::select! {
         () = kill.cancelled() => false,
-        sent = sink.send(msg) => sent.is_ok(),
+        flushed = sink.flush() => flushed.is_ok(),
     }
 }
 

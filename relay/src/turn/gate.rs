@@ -361,12 +361,10 @@ impl Gate {
         let allocate_ok = MessageType::new(METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE).value();
         if to == SELF_ADDR {
             let mut m = Message::new();
-            if m.unmarshal_binary(packet).is_ok() {
-                if let Ok(nonce) = m.get(ATTR_NONCE).map(String::from_utf8) {
-                    if let Ok(nonce) = nonce {
-                        self.state().nonces.minted(nonce, now);
-                    }
-                }
+            if m.unmarshal_binary(packet).is_ok()
+                && let Ok(Ok(nonce)) = m.get(ATTR_NONCE).map(String::from_utf8)
+            {
+                self.state().nonces.minted(nonce, now);
             }
             return false;
         }
@@ -374,13 +372,13 @@ impl Gate {
             let mut txid = [0u8; 12];
             txid.copy_from_slice(&packet[8..20]);
             let mut state = self.state();
-            if let Some((user, client)) = state.pending.remove(&txid) {
-                if state.allocations.entry(user).or_default().insert(client) {
-                    state.total += 1;
-                    self.metrics
-                        .turn_allocations
-                        .store(state.total as u64, Relaxed);
-                }
+            if let Some((user, client)) = state.pending.remove(&txid)
+                && state.allocations.entry(user).or_default().insert(client)
+            {
+                state.total += 1;
+                self.metrics
+                    .turn_allocations
+                    .store(state.total as u64, Relaxed);
             }
         }
         true
