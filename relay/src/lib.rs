@@ -141,7 +141,9 @@ async fn ws(State(relay): State<Relay>, headers: HeaderMap, upgrade: WebSocketUp
     let upgrade = upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(4096)
+        // Per connection, so it is most of an idle peer's memory; a larger
+        // message (an SDP offer) grows it as needed.
+        .read_buffer_size(1024)
         // Frames collect here until the writer flushes its batch (or this
         // fills); an idle connection's buffer stays small.
         .write_buffer_size(16 * 1024)

@@ -75,72 +75,73 @@ async fn write_loop(
                 None => return,
             },
         };
-        let mut next = Some(first);
-        let mut batched = 0;
-        while let Some(out) = next.take() {
-            let msg = match out {
-                Outbound::Text(text) => {
-                    relay.metrics.messages_out.fetch_add(1, Relaxed);
-                    Message::Text(text)
-                }
-                Outbound::Ping => Message::Ping(Default::default()),
-                Outbound::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code,
-                        reason: Utf8Bytes::from(reason),
-                    };
-                    // Whatever was batched goes out with the close frame.
-                    let _ = timeout(
-                        CLOSE_WRITE_TIMEOUT,
-                        send(&mut sink, &kill, Message::Close(Some(frame))),
-                    )
-                    .await;
-                    kill.cancel();
-                    return;
-                }
-            };
-            if !send_or_feed(&mut sink, &kill, msg, false).await {
+        let batch = tokio::select! {
+            biased;
+            () = kill.cancelled() => return,
+            batch = write_batch(&mut sink, first, &mut rx, &relay) => batch,
+        };
+        match batch {
+            Batch::Sent => {}
+            Batch::Failed => {
                 kill.cancel();
                 return;
             }
-            batched += 1;
-            if batched < MAX_BATCH {
-                next = rx.try_recv().ok();
+            Batch::Close(frame) => {
+                // Whatever was batched goes out with the close frame.
+                let closed = timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(Some(frame))));
+                tokio::select! {
+                    () = kill.cancelled() => {}
+                    _ = closed => {}
+                }
+                kill.cancel();
+                return;
             }
         }
-        if !flush(&mut sink, &kill).await {
-            kill.cancel();
-            return;
+    }
+}
+
+enum Batch {
+    Sent,
+    Failed,
+    /// Messages before it are framed, not yet flushed.
+    Close(CloseFrame),
+}
+
+/// Frames `first` and whatever else is queued (up to [`MAX_BATCH`]), then
+/// flushes them in one write.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Outbound,
+    rx: &mut mpsc::Receiver<Outbound>,
+    relay: &Relay,
+) -> Batch {
+    let mut next = Some(first);
+    let mut batched = 0;
+    while let Some(out) = next.take() {
+        let msg = match out {
+            Outbound::Text(text) => {
+                relay.metrics.messages_out.fetch_add(1, Relaxed);
+                Message::Text(text)
+            }
+            Outbound::Ping => Message::Ping(Default::default()),
+            Outbound::Close(code, reason) => {
+                return Batch::Close(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from(reason),
+                });
+            }
+        };
+        if sink.feed(msg).await.is_err() {
+            return Batch::Failed;
+        }
+        batched += 1;
+        if batched < MAX_BATCH {
+            next = rx.try_recv().ok();
         }
     }
-}
-
-/// Frames one message into the write buffer (`flush: false`) or sends it
-/// now; `false` if the socket failed or the connection was killed.
-async fn send_or_feed(
-    sink: &mut SplitSink<WebSocket, Message>,
-    kill: &CancellationToken,
-    msg: Message,
-    flush: bool,
-) -> bool {
-    tokio::select! {
-        () = kill.cancelled() => false,
-        sent = async { if flush { sink.send(msg).await } else { sink.feed(msg).await } } => sent.is_ok(),
-    }
-}
-
-async fn send(
-    sink: &mut SplitSink<WebSocket, Message>,
-    kill: &CancellationToken,
-    msg: Message,
-) -> bool {
-    send_or_feed(sink, kill, msg, true).await
-}
-
-async fn flush(sink: &mut SplitSink<WebSocket, Message>, kill: &CancellationToken) -> bool {
-    tokio::select! {
-        () = kill.cancelled() => false,
-        flushed = sink.flush() => flushed.is_ok(),
+    match sink.flush().await {
+        Ok(()) => Batch::Sent,
+        Err(_) => Batch::Failed,
     }
 }
 
