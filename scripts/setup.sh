@@ -52,6 +52,7 @@ if [ "$with_tests" = 1 ]; then
   command -v turnserver >/dev/null || missing+=(coturn)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables >/dev/null || missing+=(iptables)
+  command -v brotli >/dev/null || missing+=(brotli)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ARTIFACTS_DIR, ensureArtifactsDir, expectMediaFlowing, openParticipant, openViewer, test } from '../tests/helpers';
 
 const RUNS = Number(process.env.MESHCAST_BENCH_RUNS ?? 20);
-const STEPS = ['wasm-start', 'socket-open', 'welcome', 'offer', 'ice-connected', 'first-frame'] as const;
+const STEPS = ['wasm-start', 'interactive', 'socket-connecting', 'socket-open', 'welcome', 'offer', 'ice-connected', 'first-frame'] as const;
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -123,6 +123,7 @@ fn open(inner: &Rc<RefCell<Inner>>) {
         (i.url.clone(), i.attempt)
     };
     emit(inner, SigEvent::Connecting { attempt });
+    browser::mark_once("socket-connecting");
     let ws = match WebSocket::new(&url) {
         Ok(ws) => ws,
         Err(_) => {
