@@ -1,6 +1,8 @@
-// TURN through coturn: a relay-only call (`?ice=relay`) really relays, and
-// bad or expired credentials are refused and explained. Each test starts its
-// own coturn and relay (inside the test namespace, on loopback).
+// TURN, through coturn and through the relay's embedded server: a
+// relay-only call (`?ice=relay`) really relays, and wrong or expired
+// credentials are refused and explained. Each test starts its own TURN
+// server and relay (inside the test namespace, on loopback, which both TURN
+// servers are told to allow: test only).
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -44,12 +46,9 @@ async function startCoturn(turnPort: number): Promise<void> {
   await waitFor(async () => fs.readFileSync(logFile, 'utf8').includes('Total General servers'), 'coturn');
 }
 
-/** A relay on 127.0.0.1:port handing out TURN credentials for coturn. */
-async function startRelay(port: number, turnPort: number, extra: string[] = []): Promise<string> {
-  start(RELAY_BIN, [
-    '--listen', `127.0.0.1:${port}`, '--dist', DIST, '--stun', 'none',
-    '--turn-url', `turn:127.0.0.1:${turnPort}?transport=udp`, ...extra,
-  ], `relay-${port}.log`);
+/** A relay on 127.0.0.1:port with these flags. */
+async function startRelay(port: number, flags: string[]): Promise<string> {
+  start(RELAY_BIN, ['--listen', `127.0.0.1:${port}`, '--dist', DIST, '--stun', 'none', ...flags], `relay-${port}.log`);
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => {
     try {
@@ -67,49 +66,34 @@ test.afterEach(async () => {
   }
 });
 
-test('a relay-only call through coturn carries video, and both ends show the relayed path', async ({ browser, room }) => {
-  await startCoturn(3478);
-  const base = await startRelay(3200, 3478, ['--turn-secret', SECRET]);
-  const url = `${base}/?room=${room}&ice=relay`;
-  const ada = await openParticipant(browser, room, 'Ada', { url });
-  const bob = await openParticipant(browser, room, 'Bob', { url });
-  await expectMediaFlowing(ada, ['Bob']);
-  await expectMediaFlowing(bob, ['Ada']);
-  for (const [page, other] of [[ada.page, 'Bob'], [bob.page, 'Ada']] as const) {
-    const chip = remoteTile(page, other).getByTestId('path');
-    await expect(chip).toHaveAttribute('data-path', 'relay', { timeout: 10_000 });
-    await expect(chip).toHaveText('Relayed (UDP)');
-  }
-  // Every local candidate in use is a relay candidate.
-  const types = await ada.page.evaluate(async () => {
-    const out: string[] = [];
-    for (const pc of (window as any).__pcs as RTCPeerConnection[]) {
-      if (pc.connectionState !== 'connected') continue;
-      const stats = await pc.getStats();
-      stats.forEach((s: any) => {
-        if (s.type === 'transport' && s.selectedCandidatePairId) {
-          const pair = stats.get(s.selectedCandidatePairId);
-          out.push(stats.get(pair.localCandidateId).candidateType, stats.get(pair.remoteCandidateId).candidateType);
-        }
-      });
-    }
-    return out;
-  });
-  expect(types.length).toBeGreaterThan(0);
-  expect(types).toContain('relay');
-  expect(types.every((t) => t === 'relay')).toBe(true);
-});
+/** The embedded TURN server's flags, on 127.0.0.1:turnPort. */
+function embedded(turnPort: number): string[] {
+  return ['--turn-listen', `127.0.0.1:${turnPort}`, '--turn-allow-loopback', '--turn-ports', `${turnPort + 100}-${turnPort + 200}`];
+}
 
-test('wrong TURN credentials: no relay candidates, and the tile says why', async ({ browser, room }) => {
-  await startCoturn(3479);
-  const base = await startRelay(3201, 3479, ['--turn-secret', 'not-the-secret']);
-  const url = `${base}/?room=${room}&ice=relay`;
-  const ada = await openParticipant(browser, room, 'Ada', { url });
-  const bob = await openParticipant(browser, room, 'Bob', { url });
-  for (const [page, other] of [[ada.page, 'Bob'], [bob.page, 'Ada']] as const) {
-    await expect(remoteTile(page, other)).toContainText('TURN server refused our credentials', { timeout: 20_000 });
-  }
-  const relayCandidates = await ada.page.evaluate(async () => {
+/**
+ * The two TURN servers under test. `serve` starts whatever runs beside the
+ * signaling relay and returns the relay's flags for a TURN server that
+ * checks `secret`, handing out credentials made with `issued` (a different
+ * secret: wrong credentials).
+ */
+const SERVERS: Record<string, (turnPort: number, secret: string, issued: string) => Promise<string[]>> = {
+  coturn: async (turnPort, secret, issued) => {
+    if (secret !== SECRET) throw new Error('coturn is started with SECRET');
+    await startCoturn(turnPort);
+    return ['--turn-url', `turn:127.0.0.1:${turnPort}?transport=udp`, '--turn-secret', issued];
+  },
+  'the embedded TURN server': async (turnPort, secret, issued) => {
+    if (secret === issued) return [...embedded(turnPort), '--turn-secret', secret];
+    // Wrong credentials: a second relay runs the TURN server with the real
+    // secret; the signaling relay hands out credentials made with another.
+    await startRelay(turnPort + 1000, [...embedded(turnPort), '--turn-secret', secret]);
+    return ['--turn-url', `turn:127.0.0.1:${turnPort}?transport=udp`, '--turn-secret', issued];
+  },
+};
+
+async function relayCandidates(page: import('@playwright/test').Page): Promise<number> {
+  return page.evaluate(async () => {
     let n = 0;
     for (const pc of (window as any).__pcs as RTCPeerConnection[]) {
       (await pc.getStats()).forEach((s: any) => {
@@ -118,21 +102,73 @@ test('wrong TURN credentials: no relay candidates, and the tile says why', async
     }
     return n;
   });
-  expect(relayCandidates).toBe(0);
-});
+}
 
-test('expired TURN credentials are refused too', async ({ browser, room }) => {
-  await startCoturn(3480);
-  // Credentials live 1 s; Ada's are long expired when Bob arrives and she
-  // opens her connection to him.
-  const base = await startRelay(3202, 3480, ['--turn-secret', SECRET, '--turn-ttl', '1s']);
-  const url = `${base}/?room=${room}&ice=relay`;
-  const ada = await openParticipant(browser, room, 'Ada', { url });
-  await expect(ada.page.getByTestId('status')).toHaveText('Connected');
-  await ada.page.waitForTimeout(2_500);
-  await openParticipant(browser, room, 'Bob', { url });
-  // Ada's connection from Bob uses her expired credentials.
-  await expect(remoteTile(ada.page, 'Bob')).toContainText('TURN server refused our credentials', { timeout: 30_000 });
-  const log = fs.readFileSync(path.join(ROOT, 'end2end', 'artifacts', 'coturn-3480.log'), 'utf8');
-  expect(log).toMatch(/401|Unauthorized|expired|check_stun_auth/i);
-});
+let port = 3200;
+let turnPort = 3478;
+
+for (const [kind, serve] of Object.entries(SERVERS)) {
+  test(`a relay-only call through ${kind} carries video, and both ends show the relayed path`, async ({ browser, room }) => {
+    const base = await startRelay(port++, await serve(turnPort++, SECRET, SECRET));
+    const url = `${base}/?room=${room}&ice=relay`;
+    const ada = await openParticipant(browser, room, 'Ada', { url });
+    const bob = await openParticipant(browser, room, 'Bob', { url });
+    await expectMediaFlowing(ada, ['Bob']);
+    await expectMediaFlowing(bob, ['Ada']);
+    for (const [page, other] of [[ada.page, 'Bob'], [bob.page, 'Ada']] as const) {
+      const chip = remoteTile(page, other).getByTestId('path');
+      await expect(chip).toHaveAttribute('data-path', 'relay', { timeout: 10_000 });
+      await expect(chip).toHaveText('Relayed (UDP)');
+    }
+    // Every candidate in use, local and remote, is a relay candidate.
+    const types = await ada.page.evaluate(async () => {
+      const out: string[] = [];
+      for (const pc of (window as any).__pcs as RTCPeerConnection[]) {
+        if (pc.connectionState !== 'connected') continue;
+        const stats = await pc.getStats();
+        stats.forEach((s: any) => {
+          if (s.type === 'transport' && s.selectedCandidatePairId) {
+            const pair = stats.get(s.selectedCandidatePairId);
+            out.push(stats.get(pair.localCandidateId).candidateType, stats.get(pair.remoteCandidateId).candidateType);
+          }
+        });
+      }
+      return out;
+    });
+    expect(types.length).toBeGreaterThan(0);
+    expect(types.every((t) => t === 'relay')).toBe(true);
+  });
+
+  test(`wrong credentials for ${kind}: no relay candidates, and the tile says why`, async ({ browser, room }) => {
+    const base = await startRelay(port++, await serve(turnPort++, SECRET, 'not-the-secret'));
+    const url = `${base}/?room=${room}&ice=relay`;
+    const ada = await openParticipant(browser, room, 'Ada', { url });
+    const bob = await openParticipant(browser, room, 'Bob', { url });
+    for (const [page, other] of [[ada.page, 'Bob'], [bob.page, 'Ada']] as const) {
+      await expect(remoteTile(page, other)).toContainText('TURN server refused our credentials', { timeout: 20_000 });
+    }
+    expect(await relayCandidates(ada.page)).toBe(0);
+  });
+
+  test(`expired credentials are refused by ${kind} too`, async ({ browser, room }) => {
+    const tp = turnPort++;
+    // Credentials live 1 s; Ada's are long expired when Bob arrives and she
+    // opens her connection to him.
+    const base = await startRelay(port++, [...(await serve(tp, SECRET, SECRET)), '--turn-ttl', '1s']);
+    const url = `${base}/?room=${room}&ice=relay`;
+    const ada = await openParticipant(browser, room, 'Ada', { url });
+    await expect(ada.page.getByTestId('status')).toHaveText('Connected');
+    await ada.page.waitForTimeout(2_500);
+    await openParticipant(browser, room, 'Bob', { url });
+    // Ada's connection from Bob uses her expired credentials.
+    await expect(remoteTile(ada.page, 'Bob')).toContainText('TURN server refused our credentials', { timeout: 30_000 });
+    if (kind === 'coturn') {
+      const log = fs.readFileSync(path.join(ROOT, 'end2end', 'artifacts', `coturn-${tp}.log`), 'utf8');
+      expect(log).toMatch(/401|Unauthorized|expired|check_stun_auth/i);
+    } else {
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      const failures = Number(/^meshcast_turn_auth_failures_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+      expect(failures).toBeGreaterThan(0);
+    }
+  });
+}

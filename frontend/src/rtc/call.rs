@@ -15,7 +15,7 @@ use gloo_timers::callback::Interval;
 use leptos::prelude::*;
 use protocol::{ClientMsg, ErrorCode, IceServer, PeerId, Role, RoomId, ServerMsg};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
@@ -52,6 +52,9 @@ struct Inner {
     planned_viewers: usize,
     next_generation: u64,
     ever_connected: bool,
+    /// Broadcasters whose connection to us failed and has not connected
+    /// since: their tile keeps saying why while the call retries.
+    unreachable: HashSet<PeerId>,
     _tick: Option<Interval>,
 }
 
@@ -73,6 +76,7 @@ impl Call {
             planned_viewers: 0,
             next_generation: 0,
             ever_connected: false,
+            unreachable: HashSet::new(),
             _tick: None,
         }));
         let join = ClientMsg::Join {
@@ -493,6 +497,21 @@ fn on_peer_event(call: &Rc<RefCell<Inner>>, dir: Dir, id: &PeerId, generation: u
                 if let Some(p) = i.peers.get_mut(&key) {
                     p.state.clone_from(&state);
                 }
+                if dir == Dir::Inbound {
+                    match state.as_str() {
+                        "failed" => {
+                            // Forget peers that left, so this never grows.
+                            let here: HashSet<PeerId> =
+                                i.neg.peers().iter().map(|p| p.info.id.clone()).collect();
+                            i.unreachable.retain(|p| here.contains(p));
+                            i.unreachable.insert(id.clone());
+                        }
+                        "connected" => {
+                            i.unreachable.remove(id);
+                        }
+                        _ => {}
+                    }
+                }
                 i.neg.connection_state(dir, id, &state, browser::now_ms())
             };
             perform(call, actions);
@@ -529,9 +548,16 @@ fn probe_path(call: &Rc<RefCell<Inner>>, dir: Dir, id: PeerId, generation: u64) 
     });
 }
 
-/// What to tell the user when a connection cannot be made.
-fn problem(conn: &Peer, has_turn: bool, relay_only: bool) -> Option<String> {
-    match (conn.ice_error, conn.state.as_str()) {
+/// What to tell the user when a connection cannot be made. `failed_before`:
+/// an earlier connection to this peer failed and none has connected since,
+/// so a retry in progress still shows why.
+fn problem(conn: &Peer, has_turn: bool, relay_only: bool, failed_before: bool) -> Option<String> {
+    let state = match conn.state.as_str() {
+        "connected" => "connected",
+        _ if failed_before => "failed",
+        s => s,
+    };
+    match (conn.ice_error, state) {
         (Some(401), _) if relay_only || conn.state != "connected" => {
             Some("The TURN server refused our credentials (401)".into())
         }
@@ -569,7 +595,10 @@ fn refresh(call: &Rc<RefCell<Inner>>) {
                 },
                 stream: conn.and_then(|c| c.stream.clone()),
                 path: conn.and_then(|c| c.path),
-                problem: conn.and_then(|c| problem(c, has_turn, i.relay_only)),
+                problem: conn.and_then(|c| {
+                    let failed_before = i.unreachable.contains(&p.info.id);
+                    problem(c, has_turn, i.relay_only, failed_before)
+                }),
             }
         })
         .collect();
