@@ -5,7 +5,8 @@
 // relayed. A direct call (both browsers on one network) is the baseline.
 // Each case prints how long the call took to carry media both ways.
 import { chromium, type Browser } from '@playwright/test';
-import { expect, expectMediaFlowing, metric, openParticipant, remoteTile, test, type Peer } from './helpers';
+import path from 'node:path';
+import { ensureArtifactsDir, expect, expectMediaFlowing, metric, openParticipant, remoteTile, test, type Peer } from './helpers';
 import { NatSite, PUBLIC_ADDR, type NatKind } from './natnet';
 import { RelayProcess, stopAllRelays } from './relay-process';
 
@@ -83,6 +84,9 @@ test('cone NAT to symmetric NAT with STUN only: no call, and the app says a TURN
   for (const [peer, other] of [[ada, 'Bob'], [bob, 'Ada']] as const) {
     await expect(remoteTile(peer.page, other)).toContainText("Can't connect directly: a TURN server is needed", { timeout: 75_000 });
   }
+  const shot = path.join(ensureArtifactsDir(), 'nat-turn-needed.png');
+  await ada.page.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
   // Nothing ever connected: no tile shows a path, no video arrived.
   for (const [peer, other] of [[ada, 'Bob'], [bob, 'Ada']] as const) {
     await expect(remoteTile(peer.page, other).getByTestId('path')).toHaveCount(0);
@@ -111,4 +115,7 @@ test('cone NAT to symmetric NAT with the embedded TURN server: connected, relaye
   await expectPath(ada, 'Bob', 'relay');
   await expectPath(bob, 'Ada', 'relay');
   await expect(remoteTile(bob.page, 'Ada')).toContainText('Relayed (UDP)');
+  const shot = path.join(ensureArtifactsDir(), 'nat-relayed.png');
+  await bob.page.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
 });
