@@ -162,6 +162,7 @@ for (const [kind, serve] of Object.entries(SERVERS)) {
     await openParticipant(browser, room, 'Bob', { url });
     // Ada's connection from Bob uses her expired credentials.
     await expect(remoteTile(ada.page, 'Bob')).toContainText('TURN server refused our credentials', { timeout: 30_000 });
+    expect(await relayCandidates(ada.page)).toBe(0);
     if (kind === 'coturn') {
       const log = fs.readFileSync(path.join(ROOT, 'end2end', 'artifacts', `coturn-${tp}.log`), 'utf8');
       expect(log).toMatch(/401|Unauthorized|expired|check_stun_auth/i);
