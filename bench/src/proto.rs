@@ -147,7 +147,7 @@ mod tests {
     fn meshcast_frame_is_a_client_offer() {
         let frame = Kind::Meshcast.template("ab12", 300).frame(42);
         let msg: ClientMsg = serde_json::from_str(&frame).expect("a ClientMsg");
-        let ClientMsg::Offer { to, sdp } = msg else {
+        let ClientMsg::Offer { to, sdp, .. } = msg else {
             panic!("not an offer: {frame}");
         };
         assert_eq!(to, PeerId::from("ab12"));
@@ -161,6 +161,7 @@ mod tests {
     fn forwarded_meshcast_offer_keeps_its_stamp() {
         let out = ServerMsg::Offer {
             from: PeerId::from("cd34"),
+            conn: 0,
             sdp: "~7~v=0".into(),
         };
         let text = serde_json::to_string(&out).expect("json");

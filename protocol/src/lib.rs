@@ -15,9 +15,29 @@
 //! | 4 | broadcaster -> viewer | `iceOfferCandidate` (trickled) |
 //! | 5 | viewer -> broadcaster | `answer` |
 //! | 6 | viewer -> broadcaster | `iceAnswerCandidate` (trickled) |
+//! | any | relay -> client | `iceServers` (fresh TURN credentials, before the old ones expire) |
 //!
 //! The broadcaster is always the offerer on its connections, so there is no
 //! glare. Late joiners learn who broadcasts from `welcome.peers`; nobody polls.
+//!
+//! # Connection numbers
+//!
+//! `offer`, `answer`, `iceOfferCandidate` and `iceAnswerCandidate` carry
+//! `"conn": <u64>`: the broadcaster's number for the connection, unique per
+//! viewer connection for the life of the broadcaster's page. The viewer
+//! echoes the offer's `conn` in its answer and candidates. A second offer with
+//! the same `conn` renegotiates that connection (an ICE restart); a new `conn`
+//! is a new connection, and anything naming an older `conn` is stale and
+//! dropped. The relay forwards `conn` untouched; it is optional on the wire
+//! for old clients (absent = 0).
+//!
+//! # TURN credentials
+//!
+//! `welcome.iceServers` holds credentials valid for the relay's `--turn-ttl`.
+//! At about half of that, and again every half TTL while the client stays
+//! joined, the relay pushes `{"event":"iceServers","iceServers":[...]}` with
+//! fresh ones; a client uses the newest list for every new connection and
+//! before an ICE restart (`setConfiguration`).
 //!
 //! Events a client sends without `to` go to everyone else in its room; events
 //! with `to` go only to that peer, and only if it is in the sender's room.
@@ -40,15 +60,33 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MIN_TOKEN_LEN: usize = 32;
 pub const MAX_TOKEN_LEN: usize = 128;
 
-/// WebSocket close codes the relay uses.
+/// WebSocket close codes.
+///
+/// The relay sends every close code it starts with a Close frame and keeps
+/// reading (and discarding) until the client's Close or a short timeout, so
+/// the code and whatever was sent before it reach the client.
+///
+/// A client that closes with [`NORMAL`] or [`LEAVING`] has left: the room
+/// hears `peerLeft` at once. Any other end of a joined socket (a drop, a
+/// timeout) keeps the member for the relay's `--leave-grace`; a rejoin with
+/// the same token inside it takes the place back without `peerLeft` or
+/// `peerJoined`.
 pub mod close {
-    /// The relay is shutting down or restarting; reconnect.
+    /// The client leaves the call (client -> relay).
+    pub const NORMAL: u16 = 1000;
+    /// The client's page goes away (client -> relay), or the relay is
+    /// shutting down or restarting (relay -> client; reconnect).
     pub const GOING_AWAY: u16 = 1001;
-    /// Policy: sustained flooding, too many bad messages, or too slow to read.
+    /// Also a clean leave when a client sends it.
+    pub const LEAVING: u16 = GOING_AWAY;
+    /// Policy: sustained flooding, too many bad messages, too slow to read
+    /// (queue over its length or byte budget), or no `join` within the
+    /// relay's `--join-timeout`.
     pub const POLICY: u16 = 1008;
     /// A frame or message over the size limit.
     pub const TOO_BIG: u16 = 1009;
-    /// The relay is at its connection limit; try again later.
+    /// The relay is at its connection limit, or this client address has
+    /// `--max-connections-per-ip` sockets open; try again later (back off).
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Another connection joined with the same token and took this one's place.
     pub const REPLACED: u16 = 4000;
@@ -148,18 +186,28 @@ pub enum ClientMsg {
     },
     Offer {
         to: PeerId,
+        /// The broadcaster's connection number (see the module docs).
+        #[serde(default)]
+        conn: u64,
         sdp: String,
     },
     Answer {
         to: PeerId,
+        /// The broadcaster's connection number (see the module docs).
+        #[serde(default)]
+        conn: u64,
         sdp: String,
     },
     IceOfferCandidate {
         to: PeerId,
+        #[serde(default)]
+        conn: u64,
         candidate: IceCandidate,
     },
     IceAnswerCandidate {
         to: PeerId,
+        #[serde(default)]
+        conn: u64,
         candidate: IceCandidate,
     },
     /// Microphone/camera on or off, to everyone else in the room.
@@ -192,6 +240,11 @@ pub enum ServerMsg {
     PeerLeft {
         id: PeerId,
     },
+    /// Fresh ICE servers (new TURN credentials), pushed before the previous
+    /// ones expire. Use them for every new connection and ICE restart.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+    },
     BroadcastAvailable {
         from: PeerId,
     },
@@ -203,18 +256,26 @@ pub enum ServerMsg {
     },
     Offer {
         from: PeerId,
+        #[serde(default)]
+        conn: u64,
         sdp: String,
     },
     Answer {
         from: PeerId,
+        #[serde(default)]
+        conn: u64,
         sdp: String,
     },
     IceOfferCandidate {
         from: PeerId,
+        #[serde(default)]
+        conn: u64,
         candidate: IceCandidate,
     },
     IceAnswerCandidate {
         from: PeerId,
+        #[serde(default)]
+        conn: u64,
         candidate: IceCandidate,
     },
     MediaState {
@@ -265,40 +326,76 @@ impl ErrorCode {
     }
 }
 
-impl ClientMsg {
-    /// The addressee of a direct event, or `None` for room-wide ones.
-    pub fn to(&self) -> Option<&PeerId> {
-        match self {
-            ClientMsg::GetBroadcast { to }
-            | ClientMsg::Offer { to, .. }
-            | ClientMsg::Answer { to, .. }
-            | ClientMsg::IceOfferCandidate { to, .. }
-            | ClientMsg::IceAnswerCandidate { to, .. } => Some(to),
-            ClientMsg::Join { .. }
-            | ClientMsg::BroadcastAvailable
-            | ClientMsg::BroadcastEnded
-            | ClientMsg::MediaState { .. } => None,
-        }
-    }
+/// Where the relay sends a client message, already stamped with its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `join`: handled by the relay, never forwarded.
+    Join {
+        room: RoomId,
+        name: String,
+        role: Role,
+        token: Option<String>,
+    },
+    /// To everyone else in the sender's room.
+    Room(ServerMsg),
+    /// To one peer, if it is in the sender's room.
+    Peer(PeerId, ServerMsg),
+}
 
-    /// The event as the relay forwards it: `to` dropped, `from` stamped.
-    /// `None` for `join`, which is never forwarded.
-    pub fn forwarded(self, from: PeerId) -> Option<ServerMsg> {
-        Some(match self {
-            ClientMsg::Join { .. } => return None,
-            ClientMsg::BroadcastAvailable => ServerMsg::BroadcastAvailable { from },
-            ClientMsg::BroadcastEnded => ServerMsg::BroadcastEnded { from },
-            ClientMsg::GetBroadcast { .. } => ServerMsg::GetBroadcast { from },
-            ClientMsg::Offer { sdp, .. } => ServerMsg::Offer { from, sdp },
-            ClientMsg::Answer { sdp, .. } => ServerMsg::Answer { from, sdp },
-            ClientMsg::IceOfferCandidate { candidate, .. } => {
-                ServerMsg::IceOfferCandidate { from, candidate }
+impl ClientMsg {
+    /// The one place that says where each event goes: `to` dropped, `from`
+    /// stamped, everything else (such as `conn`) passed through. A new
+    /// event is one new arm here.
+    pub fn route(self, from: PeerId) -> Route {
+        match self {
+            ClientMsg::Join {
+                room,
+                name,
+                role,
+                token,
+            } => Route::Join {
+                room,
+                name,
+                role,
+                token,
+            },
+            ClientMsg::BroadcastAvailable => Route::Room(ServerMsg::BroadcastAvailable { from }),
+            ClientMsg::BroadcastEnded => Route::Room(ServerMsg::BroadcastEnded { from }),
+            ClientMsg::MediaState { audio, video } => {
+                Route::Room(ServerMsg::MediaState { from, audio, video })
             }
-            ClientMsg::IceAnswerCandidate { candidate, .. } => {
-                ServerMsg::IceAnswerCandidate { from, candidate }
+            ClientMsg::GetBroadcast { to } => Route::Peer(to, ServerMsg::GetBroadcast { from }),
+            ClientMsg::Offer { to, conn, sdp } => {
+                Route::Peer(to, ServerMsg::Offer { from, conn, sdp })
             }
-            ClientMsg::MediaState { audio, video } => ServerMsg::MediaState { from, audio, video },
-        })
+            ClientMsg::Answer { to, conn, sdp } => {
+                Route::Peer(to, ServerMsg::Answer { from, conn, sdp })
+            }
+            ClientMsg::IceOfferCandidate {
+                to,
+                conn,
+                candidate,
+            } => Route::Peer(
+                to,
+                ServerMsg::IceOfferCandidate {
+                    from,
+                    conn,
+                    candidate,
+                },
+            ),
+            ClientMsg::IceAnswerCandidate {
+                to,
+                conn,
+                candidate,
+            } => Route::Peer(
+                to,
+                ServerMsg::IceAnswerCandidate {
+                    from,
+                    conn,
+                    candidate,
+                },
+            ),
+        }
     }
 }
 

@@ -61,30 +61,34 @@ fn client_messages() {
     golden(
         ClientMsg::Offer {
             to: "p1".into(),
+            conn: 7,
             sdp: "v=0".into(),
         },
-        json!({"event":"offer","to":"p1","sdp":"v=0"}),
+        json!({"event":"offer","to":"p1","conn":7,"sdp":"v=0"}),
     );
     golden(
         ClientMsg::Answer {
             to: "p1".into(),
+            conn: 7,
             sdp: "v=0".into(),
         },
-        json!({"event":"answer","to":"p1","sdp":"v=0"}),
+        json!({"event":"answer","to":"p1","conn":7,"sdp":"v=0"}),
     );
     golden(
         ClientMsg::IceOfferCandidate {
             to: "p1".into(),
+            conn: (1 << 53) - 1,
             candidate: cand(),
         },
-        json!({"event":"iceOfferCandidate","to":"p1","candidate":cand_json()}),
+        json!({"event":"iceOfferCandidate","to":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
     golden(
         ClientMsg::IceAnswerCandidate {
             to: "p1".into(),
+            conn: (1 << 53) - 1,
             candidate: cand(),
         },
-        json!({"event":"iceAnswerCandidate","to":"p1","candidate":cand_json()}),
+        json!({"event":"iceAnswerCandidate","to":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
     golden(
         ClientMsg::MediaState {
@@ -149,30 +153,34 @@ fn server_messages() {
     golden(
         ServerMsg::Offer {
             from: "p1".into(),
+            conn: 7,
             sdp: "v=0".into(),
         },
-        json!({"event":"offer","from":"p1","sdp":"v=0"}),
+        json!({"event":"offer","from":"p1","conn":7,"sdp":"v=0"}),
     );
     golden(
         ServerMsg::Answer {
             from: "p1".into(),
+            conn: 7,
             sdp: "v=0".into(),
         },
-        json!({"event":"answer","from":"p1","sdp":"v=0"}),
+        json!({"event":"answer","from":"p1","conn":7,"sdp":"v=0"}),
     );
     golden(
         ServerMsg::IceOfferCandidate {
             from: "p1".into(),
+            conn: (1 << 53) - 1,
             candidate: cand(),
         },
-        json!({"event":"iceOfferCandidate","from":"p1","candidate":cand_json()}),
+        json!({"event":"iceOfferCandidate","from":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
     golden(
         ServerMsg::IceAnswerCandidate {
             from: "p1".into(),
+            conn: (1 << 53) - 1,
             candidate: cand(),
         },
-        json!({"event":"iceAnswerCandidate","from":"p1","candidate":cand_json()}),
+        json!({"event":"iceAnswerCandidate","from":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
     golden(
         ServerMsg::MediaState {
@@ -194,15 +202,97 @@ fn server_messages() {
 }
 
 #[test]
-fn forwarding_drops_to_and_stamps_from() {
-    let sent: ClientMsg =
-        serde_json::from_value(json!({"event":"offer","to":"p2","from":"spoofed","sdp":"v=0"}))
-            .expect("parse");
-    assert_eq!(sent.to(), Some(&PeerId::from("p2")));
-    let out = sent.forwarded("p1".into()).expect("forwardable");
+fn ice_servers_push() {
+    golden(
+        ServerMsg::IceServers {
+            ice_servers: vec![IceServer {
+                urls: vec!["turn:turn.example:3478?transport=udp".into()],
+                username: Some("1700000600:p1".into()),
+                credential: Some("c2VjcmV0".into()),
+            }],
+        },
+        json!({"event":"iceServers","iceServers":[{"urls":["turn:turn.example:3478?transport=udp"],
+               "username":"1700000600:p1","credential":"c2VjcmV0"}]}),
+    );
+}
+
+#[test]
+fn close_codes() {
+    assert_eq!(
+        [
+            close::NORMAL,
+            close::GOING_AWAY,
+            close::LEAVING,
+            close::POLICY,
+            close::TOO_BIG,
+            close::TRY_AGAIN_LATER,
+            close::REPLACED
+        ],
+        [1000, 1001, 1001, 1008, 1009, 1013, 4000]
+    );
+}
+
+#[test]
+fn conn_is_optional_for_old_clients() {
+    for (old, event) in [
+        (json!({"event":"offer","to":"p2","sdp":"v=0"}), "offer"),
+        (json!({"event":"answer","to":"p2","sdp":"v=0"}), "answer"),
+        (
+            json!({"event":"iceOfferCandidate","to":"p2","candidate":cand_json()}),
+            "iceOfferCandidate",
+        ),
+        (
+            json!({"event":"iceAnswerCandidate","to":"p2","candidate":cand_json()}),
+            "iceAnswerCandidate",
+        ),
+    ] {
+        let msg: ClientMsg = serde_json::from_value(old).expect("old clients parse");
+        let Route::Peer(to, out) = msg.route("p1".into()) else {
+            panic!("{event} goes to one peer");
+        };
+        assert_eq!(to, PeerId::from("p2"));
+        let out = serde_json::to_value(out).expect("serialize");
+        assert_eq!(out["event"], event);
+        assert_eq!(out["conn"], 0, "absent conn is 0");
+    }
+}
+
+#[test]
+fn routing_drops_to_stamps_from_and_keeps_conn() {
+    let sent: ClientMsg = serde_json::from_value(
+        json!({"event":"offer","to":"p2","from":"spoofed","conn":42,"sdp":"v=0"}),
+    )
+    .expect("parse");
+    let Route::Peer(to, out) = sent.route("p1".into()) else {
+        panic!("an offer goes to one peer");
+    };
+    assert_eq!(to, PeerId::from("p2"));
     assert_eq!(
         serde_json::to_value(out).expect("serialize"),
-        json!({"event":"offer","from":"p1","sdp":"v=0"})
+        json!({"event":"offer","from":"p1","conn":42,"sdp":"v=0"})
+    );
+    let room_wide = [
+        (ClientMsg::BroadcastAvailable, "broadcastAvailable"),
+        (ClientMsg::BroadcastEnded, "broadcastEnded"),
+        (
+            ClientMsg::MediaState {
+                audio: true,
+                video: false,
+            },
+            "mediaState",
+        ),
+    ];
+    for (msg, event) in room_wide {
+        let Route::Room(out) = msg.route("p1".into()) else {
+            panic!("{event} goes to the room");
+        };
+        let out = serde_json::to_value(out).expect("serialize");
+        assert_eq!((out["event"].as_str(), out["from"].as_str()), (Some(event), Some("p1")));
+    }
+    let get = ClientMsg::GetBroadcast { to: "p3".into() };
+    assert_eq!(
+        get.route("p1".into()),
+        Route::Peer("p3".into(), ServerMsg::GetBroadcast { from: "p1".into() })
     );
     let join = ClientMsg::Join {
         room: RoomId("r".into()),
@@ -210,7 +300,7 @@ fn forwarding_drops_to_and_stamps_from() {
         role: Role::Watcher,
         token: None,
     };
-    assert_eq!(join.forwarded("p1".into()), None);
+    assert!(matches!(join.route("p1".into()), Route::Join { .. }));
 }
 
 #[test]

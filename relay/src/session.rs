@@ -9,7 +9,7 @@ use crate::rooms::{Join, Membership, Outbound, Outbox, encode};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use protocol::{
-    ClientMsg, ErrorCode, PeerId, ServerMsg, clean_name, close, valid_room, valid_token,
+    ClientMsg, ErrorCode, PeerId, Route, ServerMsg, clean_name, close, valid_room, valid_token,
 };
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering::Relaxed;
@@ -256,29 +256,21 @@ impl<'a> Session<'a> {
             };
         };
         let registry = &self.relay.registry;
-        let result = match msg {
-            ClientMsg::Join { .. } => {
+        let result = match msg.route(me.id.clone()) {
+            Route::Join { .. } => {
                 self.error(
                     ErrorCode::AlreadyJoined,
                     "this connection has already joined a room",
                 );
                 return None;
             }
-            ClientMsg::BroadcastAvailable => registry.set_broadcasting(me, true),
-            ClientMsg::BroadcastEnded => registry.set_broadcasting(me, false),
-            ClientMsg::MediaState { .. } => {
-                if let Some(out) = msg.forwarded(me.id.clone()) {
-                    registry.broadcast(me, &encode(&out));
-                }
+            Route::Room(ServerMsg::BroadcastAvailable { .. }) => registry.set_broadcasting(me, true),
+            Route::Room(ServerMsg::BroadcastEnded { .. }) => registry.set_broadcasting(me, false),
+            Route::Room(out) => {
+                registry.broadcast(me, &encode(&out));
                 Ok(())
             }
-            direct => {
-                let to = direct.to().cloned();
-                match (to, direct.forwarded(me.id.clone())) {
-                    (Some(to), Some(out)) => registry.send_to(me, &to, encode(&out)),
-                    _ => Ok(()),
-                }
-            }
+            Route::Peer(to, out) => registry.send_to(me, &to, encode(&out)),
         };
         if let Err(e) = result {
             if e.code() == ErrorCode::BadMessage {
