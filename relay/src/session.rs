@@ -264,7 +264,9 @@ impl<'a> Session<'a> {
                 );
                 return None;
             }
-            Route::Room(ServerMsg::BroadcastAvailable { .. }) => registry.set_broadcasting(me, true),
+            Route::Room(ServerMsg::BroadcastAvailable { .. }) => {
+                registry.set_broadcasting(me, true)
+            }
             Route::Room(ServerMsg::BroadcastEnded { .. }) => registry.set_broadcasting(me, false),
             Route::Room(out) => {
                 registry.broadcast(me, &encode(&out));

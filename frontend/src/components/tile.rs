@@ -98,9 +98,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
     let name = Signal::derive(move || {
         data.with(|d| d.as_ref().map(|d| d.name.clone()).unwrap_or_default())
     });
-    let state = Signal::derive(move || {
-        data.with(|d| d.as_ref().map_or_else(|| "new".into(), |d| d.state.clone()))
-    });
+    let state = Signal::derive(move || data.with(|d| d.as_ref().map_or("new", |d| d.state.code())));
     let audio = Signal::derive(move || data.with(|d| d.as_ref().is_none_or(|d| d.audio)));
     let video_on = Signal::derive(move || data.with(|d| d.as_ref().is_none_or(|d| d.video)));
     attach(
@@ -109,16 +107,8 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
         blocked,
     );
     let path = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.path)));
-    let problem = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.problem.clone())));
     let has_frames = RwSignal::new(false);
-    let state_label = move || match state.get().as_str() {
-        _ if problem.with(Option::is_some) => problem.get().unwrap_or_default(),
-        "connected" => String::new(),
-        "new" | "connecting" => "Connecting…".into(),
-        "disconnected" | "reconnecting" => "Reconnecting…".into(),
-        "failed" => "Connection failed".into(),
-        other => other.to_owned(),
-    };
+    let state_label = move || data.with(|d| d.as_ref().map_or("Connecting…", TileData::label));
     view! {
         <figure class="tile remote" data-testid="tile" data-local="false" data-peer-id=id
             data-state=move || state.get()>
@@ -132,7 +122,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 <div class="placeholder">
                     <span class="avatar">{move || initials(&name.get())}</span>
                     <span class="placeholder-note">
-                        {move || if video_on.get() { state_label() } else { "Camera off".to_owned() }}
+                        {move || if video_on.get() { state_label() } else { "Camera off" }}
                     </span>
                 </div>
             </Show>

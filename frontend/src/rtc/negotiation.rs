@@ -1,31 +1,43 @@
-//! The negotiation decisions, as a pure state machine (sans-IO).
+//! The negotiation decisions, as a pure state machine (sans-IO): the roster,
+//! which connections exist per remote peer and under which connection number
+//! (`conn`), and each connection's health history.
 //!
-//! It owns the roster and, per remote peer, which connections exist: the
-//! one where *I watch them* (inbound, they offer) and the one where *they
-//! watch me* (outbound, I offer). Inputs are relay messages and local
-//! facts; outputs are [`Action`]s that the web-sys layer (`rtc::call`)
-//! performs. Nothing here touches the browser, so it is tested on the host.
+//! Per remote peer there are at most two connections: the one where *I
+//! watch them* (inbound, they offer) and the one where *they watch me*
+//! (outbound, I offer and number it). Inputs are relay messages and local
+//! facts; outputs are [`Action`]s that `rtc::call` performs. Nothing here
+//! touches the browser, so it is tested on the host.
 //!
 //! Invariants:
 //! - the broadcaster is always the offerer (no glare): inbound connections
 //!   are only ever created from an offer, outbound only from `getBroadcast`;
+//! - every outbound connection gets a new `conn`, unique for this page's
+//!   life; an offer with the `conn` of the current inbound connection is a
+//!   renegotiation (an ICE restart), any other `conn` a new connection; an
+//!   answer or candidate naming another `conn` than the live one is stale
+//!   and dropped;
 //! - a viewer asks a broadcaster once (`getBroadcast`) and ignores further
 //!   announcements while a request or a connection is in place;
-//! - an offer with the SDP session id of the current inbound connection is a
-//!   renegotiation of it (e.g. an ICE restart); any other offer replaces it;
 //! - a connection in trouble heals in bounded steps: the broadcaster restarts
-//!   ICE (at most [`MAX_ICE_RESTARTS`] times), and if that does not help the
-//!   viewer drops it and asks again; nothing retries forever without a pause;
+//!   ICE (at most [`MAX_ICE_RESTARTS`] times); if that does not help, or a
+//!   new connection does not connect within [`CONNECT_TIMEOUT_MS`], the
+//!   viewer drops it and asks again, with a growing pause after repeated
+//!   give-ups; nothing retries forever without a pause;
 //! - a reconnect does not drop peers at once: after a relay restart they
 //!   rejoin one by one, so peers missing from `welcome` keep their (still
 //!   flowing) connections for [`REJOIN_GRACE_MS`] or until those fail.
 
+mod health;
+
+use health::Health;
+pub use health::{CONNECT_TIMEOUT_MS, ConnState, DISCONNECTED_GRACE_MS};
 use protocol::{ClientMsg, IceCandidate, PeerId, PeerInfo, ServerMsg};
+
+/// A broadcaster's number for one of its connections (the wire's `conn`).
+pub type ConnId = u64;
 
 /// A request not answered by an offer in this long may be sent again.
 pub const REQUEST_RETRY_MS: f64 = 5_000.0;
-/// A connection `disconnected` this long counts as broken (`failed` at once).
-pub const DISCONNECTED_GRACE_MS: f64 = 3_000.0;
 /// ICE restarts the broadcaster tries on one connection before giving up.
 pub const MAX_ICE_RESTARTS: u32 = 2;
 /// How long one ICE restart gets to bring the connection back.
@@ -34,6 +46,17 @@ pub const ICE_RESTART_WAIT_MS: f64 = 6_000.0;
 pub const INBOUND_GIVE_UP_MS: f64 = 3_000.0 + MAX_ICE_RESTARTS as f64 * ICE_RESTART_WAIT_MS;
 /// Peers missing from a reconnect's `welcome` are kept this long.
 pub const REJOIN_GRACE_MS: f64 = 15_000.0;
+/// Longest pause before asking again after repeated give-ups.
+pub const MAX_RETRY_PAUSE_MS: f64 = 30_000.0;
+
+/// The pause before the `n`th consecutive re-request after a give-up:
+/// none the first time, then 2 s, 4 s, ... up to [`MAX_RETRY_PAUSE_MS`].
+pub fn retry_pause_ms(give_ups: u32) -> f64 {
+    match give_ups {
+        0 | 1 => 0.0,
+        n => (1_000.0 * 2f64.powi(n.min(16) as i32 - 1)).min(MAX_RETRY_PAUSE_MS),
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dir {
@@ -46,80 +69,51 @@ pub enum Dir {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Send(ClientMsg),
-    /// Open a send-only connection to this viewer and offer.
-    OpenSender(PeerId),
+    /// Open a send-only connection numbered `conn` to this viewer and offer.
+    OpenSender {
+        to: PeerId,
+        conn: ConnId,
+    },
     /// Open a receive-only connection with this offer and answer it.
     OpenReceiver {
         from: PeerId,
+        conn: ConnId,
         sdp: String,
     },
     /// Apply a new offer to the existing inbound connection and answer it.
     Renegotiate {
         from: PeerId,
+        conn: ConnId,
         sdp: String,
     },
     AcceptAnswer {
         from: PeerId,
+        conn: ConnId,
         sdp: String,
     },
     AddCandidate {
         dir: Dir,
         peer: PeerId,
+        conn: ConnId,
         candidate: IceCandidate,
     },
     Close {
         dir: Dir,
         peer: PeerId,
     },
-    /// Offer again on the existing outbound connection with `iceRestart`.
-    RestartIce(PeerId),
-}
-
-/// How one connection is doing, for the healing decisions.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Health {
-    /// Its last `connectionState` was "connected".
-    connected: bool,
-    /// It has been connected at least once (a fresh connection that fails
-    /// is replaced at once: there is nothing to restart).
-    ever_connected: bool,
-    /// When it stopped being connected (`None` while healthy).
-    trouble_since: Option<f64>,
-    failed: bool,
-    restarts: u32,
-    last_restart: f64,
-}
-
-impl Health {
-    fn update(&mut self, state: &str, now_ms: f64) {
-        match state {
-            "connected" => {
-                *self = Health {
-                    connected: true,
-                    ever_connected: true,
-                    ..Health::default()
-                }
-            }
-            "disconnected" | "failed" => {
-                self.connected = false;
-                self.trouble_since.get_or_insert(now_ms);
-                self.failed |= state == "failed";
-            }
-            _ => self.connected = false,
-        }
-    }
-
-    fn broken(&self, now_ms: f64) -> bool {
-        self.trouble_since
-            .is_some_and(|t| self.failed || now_ms - t >= DISCONNECTED_GRACE_MS)
-    }
+    /// Offer again on the existing outbound connection with `iceRestart`
+    /// (with the newest ICE servers).
+    RestartIce {
+        to: PeerId,
+        conn: ConnId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
 enum Inbound {
     Idle,
     Requested { at_ms: f64 },
-    Watching { session: Option<String> },
+    Watching { conn: ConnId },
 }
 
 /// What the UI may show of a remote peer.
@@ -129,14 +123,20 @@ pub struct Remote {
     pub audio: bool,
     pub video: bool,
     inbound: Inbound,
-    /// They watch me.
-    outbound: bool,
+    /// They watch me, on this connection.
+    outbound: Option<ConnId>,
     in_health: Health,
     out_health: Health,
     /// Missing from a reconnect's `welcome` since then (see [`REJOIN_GRACE_MS`]).
     unconfirmed_since: Option<f64>,
     /// Its broadcast was lost for good; hidden until a new offer arrives.
     lost: bool,
+    /// My connection from it failed and none has connected since: its tile
+    /// keeps saying why while the call retries.
+    unreachable: bool,
+    /// Consecutive give-ups of my inbound connection, and when I may ask again.
+    give_ups: u32,
+    retry_at_ms: f64,
 }
 
 impl Remote {
@@ -146,16 +146,27 @@ impl Remote {
             audio: true,
             video: true,
             inbound: Inbound::Idle,
-            outbound: false,
+            outbound: None,
             in_health: Health::default(),
             out_health: Health::default(),
             unconfirmed_since: None,
             lost: false,
+            unreachable: false,
+            give_ups: 0,
+            retry_at_ms: 0.0,
         }
     }
 
     pub fn watching(&self) -> bool {
         matches!(self.inbound, Inbound::Watching { .. })
+    }
+
+    /// The live inbound connection's number.
+    pub fn inbound_conn(&self) -> Option<ConnId> {
+        match self.inbound {
+            Inbound::Watching { conn } => Some(conn),
+            _ => None,
+        }
     }
 
     /// Whether the grid shows a tile for it.
@@ -166,6 +177,16 @@ impl Remote {
     /// My inbound connection from it is broken and being healed.
     pub fn healing(&self) -> bool {
         self.watching() && self.in_health.trouble_since.is_some()
+    }
+
+    /// An earlier connection from it failed and none has connected since.
+    pub fn unreachable(&self) -> bool {
+        self.unreachable
+    }
+
+    /// The inbound connection's last state.
+    pub fn inbound_state(&self) -> ConnState {
+        self.in_health.state
     }
 }
 
@@ -182,10 +203,15 @@ pub struct Negotiator {
     video: bool,
     /// This page was reloaded (it rejoins under an id the room may know).
     reloaded: bool,
+    /// The number of my next outbound connection.
+    next_conn: ConnId,
 }
 
 impl Negotiator {
-    pub fn new(reloaded: bool) -> Self {
+    /// `first_conn`: the number of this page's first outbound connection
+    /// (the call derives it from the wall clock, so a reloaded page does not
+    /// reuse its previous life's numbers).
+    pub fn new(reloaded: bool, first_conn: ConnId) -> Self {
         Self {
             me: None,
             peers: Vec::new(),
@@ -194,6 +220,7 @@ impl Negotiator {
             audio: true,
             video: true,
             reloaded,
+            next_conn: first_conn.max(1),
         }
     }
 
@@ -226,7 +253,18 @@ impl Negotiator {
 
     /// Viewers I currently send to.
     pub fn viewer_count(&self) -> usize {
-        self.peers.iter().filter(|p| p.outbound).count()
+        self.peers.iter().filter(|p| p.outbound.is_some()).count()
+    }
+
+    /// Whether `conn` is my live connection in `dir` with `peer`.
+    pub fn is_live(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> bool {
+        self.peers.iter().any(|p| {
+            &p.info.id == peer
+                && match dir {
+                    Dir::Inbound => p.inbound_conn() == Some(conn),
+                    Dir::Outbound => p.outbound == Some(conn),
+                }
+        })
     }
 
     fn media_state(&self) -> ClientMsg {
@@ -271,61 +309,41 @@ impl Negotiator {
                     return out;
                 }
                 if self.broadcasting {
-                    self.open_sender(from, &mut out);
+                    self.open_sender(from, now_ms, &mut out);
                 } else if !self.pending_viewers.contains(&from) {
                     self.pending_viewers.push(from);
                 }
             }
-            ServerMsg::Offer { from, sdp } => {
-                let session = sdp_session_id(&sdp).map(str::to_owned);
-                let Some(p) = self.peer_mut(&from) else {
-                    return out;
-                };
-                match &p.inbound {
-                    Inbound::Watching { session: current }
-                        if current.is_some() && *current == session =>
-                    {
-                        out.push(Action::Renegotiate { from, sdp });
-                    }
-                    Inbound::Watching { .. } => {
-                        out.push(Action::Close {
-                            dir: Dir::Inbound,
-                            peer: from.clone(),
-                        });
-                        out.push(Action::OpenReceiver { from, sdp });
-                    }
-                    Inbound::Idle | Inbound::Requested { .. } => {
-                        out.push(Action::OpenReceiver { from, sdp })
-                    }
-                }
-                // A renegotiation (ICE restart) keeps the trouble clock running:
-                // only a new connection starts healthy.
-                if !matches!(&p.inbound, Inbound::Watching { session: current } if current.is_some() && *current == session)
-                {
-                    p.in_health = Health::default();
-                }
-                p.inbound = Inbound::Watching { session };
-                p.lost = false;
-            }
-            ServerMsg::Answer { from, sdp } => {
-                if self.peer_mut(&from).is_some_and(|p| p.outbound) {
-                    out.push(Action::AcceptAnswer { from, sdp });
+            ServerMsg::Offer { from, conn, sdp } => self.offer(from, conn, sdp, now_ms, &mut out),
+            ServerMsg::Answer { from, conn, sdp } => {
+                if self.is_live(Dir::Outbound, &from, conn) {
+                    out.push(Action::AcceptAnswer { from, conn, sdp });
                 }
             }
-            ServerMsg::IceOfferCandidate { from, candidate } => {
-                if self.peer_mut(&from).is_some_and(|p| p.watching()) {
+            ServerMsg::IceOfferCandidate {
+                from,
+                conn,
+                candidate,
+            } => {
+                if self.is_live(Dir::Inbound, &from, conn) {
                     out.push(Action::AddCandidate {
                         dir: Dir::Inbound,
                         peer: from,
+                        conn,
                         candidate,
                     });
                 }
             }
-            ServerMsg::IceAnswerCandidate { from, candidate } => {
-                if self.peer_mut(&from).is_some_and(|p| p.outbound) {
+            ServerMsg::IceAnswerCandidate {
+                from,
+                conn,
+                candidate,
+            } => {
+                if self.is_live(Dir::Outbound, &from, conn) {
                     out.push(Action::AddCandidate {
                         dir: Dir::Outbound,
                         peer: from,
+                        conn,
                         candidate,
                     });
                 }
@@ -336,9 +354,39 @@ impl Negotiator {
                     p.video = video;
                 }
             }
-            ServerMsg::Error { .. } => {}
+            ServerMsg::IceServers { .. } | ServerMsg::Error { .. } => {}
         }
         out
+    }
+
+    fn offer(
+        &mut self,
+        from: PeerId,
+        conn: ConnId,
+        sdp: String,
+        now_ms: f64,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(p) = self.peer_mut(&from) else {
+            return;
+        };
+        match p.inbound {
+            // Same connection: a renegotiation (ICE restart). Its trouble
+            // clock keeps running: only a new connection starts healthy.
+            Inbound::Watching { conn: live } if live == conn => {
+                out.push(Action::Renegotiate { from, conn, sdp });
+                return;
+            }
+            Inbound::Watching { .. } => out.push(Action::Close {
+                dir: Dir::Inbound,
+                peer: from.clone(),
+            }),
+            Inbound::Idle | Inbound::Requested { .. } => {}
+        }
+        p.in_health = Health::opened(now_ms);
+        p.inbound = Inbound::Watching { conn };
+        p.lost = false;
+        out.push(Action::OpenReceiver { from, conn, sdp });
     }
 
     fn welcome(&mut self, id: PeerId, peers: Vec<PeerInfo>, now_ms: f64, out: &mut Vec<Action>) {
@@ -358,8 +406,8 @@ impl Negotiator {
             .collect();
         for id in missing {
             let flowing = self.peer_mut(&id).is_some_and(|p| {
-                let live = |on: bool, h: &Health| on && h.connected;
-                live(p.watching(), &p.in_health) || live(p.outbound, &p.out_health)
+                (p.watching() && p.in_health.connected())
+                    || (p.outbound.is_some() && p.out_health.connected())
             });
             match self.peer_mut(&id) {
                 Some(p) if reconnect && flowing => {
@@ -390,34 +438,39 @@ impl Negotiator {
         }
     }
 
-    /// Asks `from` for its broadcast unless already watching or asked recently.
+    /// Asks `from` for its broadcast unless already watching, asked
+    /// recently, or pausing after repeated give-ups.
     fn request(&mut self, from: &PeerId, now_ms: f64, out: &mut Vec<Action>) {
         if self.me.as_ref() == Some(from) {
             return;
         }
         let Some(p) = self.peer_mut(from) else { return };
-        let ask = match p.inbound {
-            Inbound::Idle => true,
-            Inbound::Requested { at_ms } => now_ms - at_ms >= REQUEST_RETRY_MS,
-            Inbound::Watching { .. } => false,
-        };
+        let ask = now_ms >= p.retry_at_ms
+            && match p.inbound {
+                Inbound::Idle => true,
+                Inbound::Requested { at_ms } => now_ms - at_ms >= REQUEST_RETRY_MS,
+                Inbound::Watching { .. } => false,
+            };
         if ask {
             p.inbound = Inbound::Requested { at_ms: now_ms };
             out.push(Action::Send(ClientMsg::GetBroadcast { to: from.clone() }));
         }
     }
 
-    fn open_sender(&mut self, to: PeerId, out: &mut Vec<Action>) {
+    fn open_sender(&mut self, to: PeerId, now_ms: f64, out: &mut Vec<Action>) {
+        let conn = self.next_conn;
         let Some(p) = self.peer_mut(&to) else { return };
-        if p.outbound {
+        if p.outbound.is_some() {
             // The viewer asked again: its side of the old connection is gone.
             out.push(Action::Close {
                 dir: Dir::Outbound,
                 peer: to.clone(),
             });
         }
-        p.outbound = true;
-        out.push(Action::OpenSender(to));
+        p.outbound = Some(conn);
+        p.out_health = Health::opened(now_ms);
+        self.next_conn += 1;
+        out.push(Action::OpenSender { to, conn });
     }
 
     fn forget(&mut self, id: &PeerId, out: &mut Vec<Action>) {
@@ -430,7 +483,7 @@ impl Negotiator {
                     peer: id.clone(),
                 });
             }
-            if p.outbound {
+            if p.outbound.is_some() {
                 out.push(Action::Close {
                     dir: Dir::Outbound,
                     peer: id.clone(),
@@ -439,7 +492,7 @@ impl Negotiator {
         }
     }
 
-    /// Periodic: repeats requests that got no offer in time.
+    /// Periodic: every healing step that is due.
     pub fn tick(&mut self, now_ms: f64) -> Vec<Action> {
         let mut out = Vec::new();
         if self.me.is_none() {
@@ -452,18 +505,33 @@ impl Negotiator {
         out
     }
 
-    /// `connectionState` of one of my connections changed.
+    /// `connectionState` of connection `conn` changed; stale ones are ignored.
     pub fn connection_state(
         &mut self,
         dir: Dir,
         peer: &PeerId,
-        state: &str,
+        conn: ConnId,
+        state: ConnState,
         now_ms: f64,
     ) -> Vec<Action> {
         let mut out = Vec::new();
+        if !self.is_live(dir, peer, conn) {
+            return out;
+        }
         if let Some(p) = self.peer_mut(peer) {
             match dir {
-                Dir::Inbound => p.in_health.update(state, now_ms),
+                Dir::Inbound => {
+                    p.in_health.update(state, now_ms);
+                    match state {
+                        ConnState::Failed => p.unreachable = true,
+                        ConnState::Connected => {
+                            p.unreachable = false;
+                            p.give_ups = 0;
+                            p.retry_at_ms = 0.0;
+                        }
+                        _ => {}
+                    }
+                }
                 Dir::Outbound => p.out_health.update(state, now_ms),
             }
             self.heal(peer, now_ms, &mut out);
@@ -484,17 +552,21 @@ impl Negotiator {
             }
         }
         // Broadcaster side: restart ICE, a bounded number of times.
-        if p.outbound && p.out_health.broken(now_ms) {
+        if let Some(conn) = p.outbound
+            && p.out_health.broken(now_ms)
+        {
             let h = &mut p.out_health;
             let waited = h.restarts == 0 || now_ms - h.last_restart >= ICE_RESTART_WAIT_MS;
-            let stillborn = h.failed && !h.ever_connected;
-            if waited && h.restarts < MAX_ICE_RESTARTS && !stillborn {
+            if waited && h.restarts < MAX_ICE_RESTARTS && !h.stillborn() {
                 h.restarts += 1;
                 h.last_restart = now_ms;
-                out.push(Action::RestartIce(id.clone()));
+                out.push(Action::RestartIce {
+                    to: id.clone(),
+                    conn,
+                });
             } else if waited {
                 // Give up; the viewer asks again when it can.
-                p.outbound = false;
+                p.outbound = None;
                 p.out_health = Health::default();
                 out.push(Action::Close {
                     dir: Dir::Outbound,
@@ -502,16 +574,19 @@ impl Negotiator {
                 });
             }
         }
-        // Viewer side: wait for the broadcaster's restarts, then start over.
-        let stillborn = p.in_health.failed && !p.in_health.ever_connected;
-        let given_up = p
-            .in_health
-            .trouble_since
-            .is_some_and(|t| stillborn || now_ms - t >= INBOUND_GIVE_UP_MS);
+        // Viewer side: a connection that never connects, or that broke and
+        // was not healed by the broadcaster's restarts, is dropped.
+        let h = &p.in_health;
+        let given_up = h.stillborn()
+            || h.stuck(now_ms)
+            || h.trouble_since
+                .is_some_and(|t| now_ms - t >= INBOUND_GIVE_UP_MS);
         if p.watching() && given_up {
             p.inbound = Inbound::Idle;
             p.in_health = Health::default();
             p.lost = true;
+            p.give_ups += 1;
+            p.retry_at_ms = now_ms + retry_pause_ms(p.give_ups);
             out.push(Action::Close {
                 dir: Dir::Inbound,
                 peer: id.clone(),
@@ -524,7 +599,7 @@ impl Negotiator {
     }
 
     /// My camera and microphone are ready: announce, and serve whoever asked.
-    pub fn local_media_ready(&mut self) -> Vec<Action> {
+    pub fn local_media_ready(&mut self, now_ms: f64) -> Vec<Action> {
         let mut out = Vec::new();
         if self.broadcasting {
             return out;
@@ -534,7 +609,7 @@ impl Negotiator {
             out.push(Action::Send(ClientMsg::BroadcastAvailable));
         }
         for viewer in std::mem::take(&mut self.pending_viewers) {
-            self.open_sender(viewer, &mut out);
+            self.open_sender(viewer, now_ms, &mut out);
         }
         out
     }
@@ -556,7 +631,7 @@ impl Negotiator {
             out.push(Action::Send(ClientMsg::BroadcastEnded));
         }
         for p in &mut self.peers {
-            if std::mem::take(&mut p.outbound) {
+            if p.outbound.take().is_some() {
                 out.push(Action::Close {
                     dir: Dir::Outbound,
                     peer: p.info.id.clone(),
@@ -564,48 +639,6 @@ impl Negotiator {
             }
         }
         out
-    }
-}
-
-/// The session id of an SDP's `o=` line (RFC 4566): the same for every
-/// offer of one RTCPeerConnection, different between connections.
-pub fn sdp_session_id(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("o="))
-        .and_then(|o| o.split_whitespace().nth(1))
-}
-
-/// Remote candidates wait here until the remote description is set.
-#[derive(Debug, Default)]
-pub struct CandidateQueue {
-    remote_set: bool,
-    pending: Vec<IceCandidate>,
-}
-
-impl CandidateQueue {
-    /// `Some` if the candidate can be added now, else it is queued.
-    pub fn push(&mut self, c: IceCandidate) -> Option<IceCandidate> {
-        if self.remote_set {
-            Some(c)
-        } else {
-            self.pending.push(c);
-            None
-        }
-    }
-
-    /// The remote description is set: everything queued, in arrival order.
-    pub fn remote_description_set(&mut self) -> Vec<IceCandidate> {
-        self.remote_set = true;
-        std::mem::take(&mut self.pending)
-    }
-
-    /// A new remote description is being applied (renegotiation): queue again.
-    pub fn renegotiating(&mut self) {
-        self.remote_set = false;
-    }
-
-    pub fn queued(&self) -> usize {
-        self.pending.len()
     }
 }
 

@@ -1,8 +1,9 @@
 //! One RTCPeerConnection and everything tied to its life: its event
-//! listeners, its queue of early remote candidates, the remote stream.
-//! Dropping a [`Peer`] closes the connection and removes its listeners.
+//! listeners, its queue of early remote candidates, the remote stream; and
+//! the single SDP/ICE steps on it. Dropping a [`Peer`] closes the
+//! connection and removes its listeners.
 
-use super::negotiation::CandidateQueue;
+use super::negotiation::{ConnId, ConnState};
 use gloo_events::EventListener;
 use protocol::{IceCandidate, IceServer};
 use wasm_bindgen::{JsCast, JsValue};
@@ -20,20 +21,47 @@ pub enum PeerEvent {
     /// The remote stream (inbound connections).
     Stream(MediaStream),
     /// `connectionState` changed.
-    State(String),
+    State(ConnState),
     /// An ICE server refused or failed (`icecandidateerror`), e.g. 401 for
     /// bad TURN credentials.
     IceServerError { code: u16, url: String },
+}
+
+/// How to build a connection: the newest ICE servers and the policy.
+#[derive(Clone, Debug, Default)]
+pub struct IceConfig {
+    pub servers: Vec<IceServer>,
+    /// Only relayed (TURN) candidates.
+    pub relay_only: bool,
+}
+
+impl IceConfig {
+    fn to_js(&self) -> Result<RtcConfiguration, JsValue> {
+        let config = RtcConfiguration::new();
+        let servers =
+            serde_json::to_string(&self.servers).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        config.set_ice_servers(&js_sys::JSON::parse(&servers)?);
+        if self.relay_only {
+            config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+        }
+        Ok(config)
+    }
+
+    pub fn has_turn(&self) -> bool {
+        self.servers
+            .iter()
+            .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+    }
 }
 
 pub struct Peer {
     pub pc: RtcPeerConnection,
     pub queue: CandidateQueue,
     pub stream: Option<MediaStream>,
-    pub state: String,
-    /// Tells this connection from a later one to the same peer, so that late
-    /// async results for a replaced connection are ignored.
-    pub generation: u64,
+    pub state: ConnState,
+    /// The broadcaster's number for this connection: late async results and
+    /// messages for a replaced connection carry another one and are ignored.
+    pub conn: ConnId,
     /// How media travels, once known (from getStats).
     pub path: Option<super::path::Path>,
     /// The last ICE server error code (401: TURN refused our credentials).
@@ -43,19 +71,11 @@ pub struct Peer {
 
 impl Peer {
     pub fn new(
-        ice_servers: &[IceServer],
-        relay_only: bool,
-        generation: u64,
+        ice: &IceConfig,
+        conn: ConnId,
         on_event: impl Fn(PeerEvent) + 'static,
     ) -> Result<Self, JsValue> {
-        let config = RtcConfiguration::new();
-        let servers =
-            serde_json::to_string(ice_servers).map_err(|e| JsValue::from_str(&e.to_string()))?;
-        config.set_ice_servers(&js_sys::JSON::parse(&servers)?);
-        if relay_only {
-            config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
-        }
-        let pc = RtcPeerConnection::new_with_configuration(&config)?;
+        let pc = RtcPeerConnection::new_with_configuration(&ice.to_js()?)?;
         let on_event = std::rc::Rc::new(on_event);
         let candidate = EventListener::new(&pc, "icecandidate", {
             let on_event = on_event.clone();
@@ -108,14 +128,14 @@ impl Peer {
         });
         let state = EventListener::new(&pc, "connectionstatechange", {
             let pc = pc.clone();
-            move |_| on_event(PeerEvent::State(state_name(&pc)))
+            move |_| on_event(PeerEvent::State(ConnState::parse(&state_name(&pc))))
         });
         Ok(Self {
             pc,
             queue: CandidateQueue::default(),
             stream: None,
-            state: "new".into(),
-            generation,
+            state: ConnState::New,
+            conn,
             path: None,
             ice_error: None,
             _listeners: [candidate, track, ice_error, state],
@@ -134,6 +154,13 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Uses `ice` from now on (fresh TURN credentials before an ICE restart).
+    pub fn set_configuration(&self, ice: &IceConfig) -> Result<(), JsValue> {
+        self.pc.set_configuration_with_configuration(&ice.to_js()?)
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         self.pc.close();
@@ -143,7 +170,7 @@ impl Drop for Peer {
     }
 }
 
-pub fn state_name(pc: &RtcPeerConnection) -> String {
+fn state_name(pc: &RtcPeerConnection) -> String {
     js_sys::Reflect::get(pc, &"connectionState".into())
         .ok()
         .and_then(|v| v.as_string())
@@ -273,4 +300,80 @@ pub async fn selected_path(pc: RtcPeerConnection) -> Option<super::path::Path> {
         &field(remote, "candidateType")?,
         field(local, "relayProtocol").as_deref(),
     )
+}
+
+/// Remote candidates wait here until the remote description is set.
+#[derive(Debug, Default)]
+pub struct CandidateQueue {
+    remote_set: bool,
+    pending: Vec<IceCandidate>,
+}
+
+/// Candidates queued before the remote description, at most: a peer that
+/// trickles more than this before its offer or answer is misbehaving.
+const MAX_QUEUED_CANDIDATES: usize = 256;
+
+impl CandidateQueue {
+    /// `Some` if the candidate can be added now, else it is queued.
+    pub fn push(&mut self, c: IceCandidate) -> Option<IceCandidate> {
+        if self.remote_set {
+            Some(c)
+        } else {
+            if self.pending.len() < MAX_QUEUED_CANDIDATES {
+                self.pending.push(c);
+            }
+            None
+        }
+    }
+
+    /// The remote description is set: everything queued, in arrival order.
+    pub fn remote_description_set(&mut self) -> Vec<IceCandidate> {
+        self.remote_set = true;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// A new remote description is being applied (renegotiation): queue again.
+    pub fn renegotiating(&mut self) {
+        self.remote_set = false;
+    }
+
+    pub fn queued(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(c: &str) -> IceCandidate {
+        IceCandidate {
+            candidate: c.into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            username_fragment: None,
+        }
+    }
+
+    #[test]
+    fn candidates_wait_for_the_remote_description() {
+        let mut q = CandidateQueue::default();
+        assert_eq!(q.push(cand("1")), None);
+        assert_eq!(q.push(cand("2")), None);
+        assert_eq!(q.queued(), 2);
+        assert_eq!(q.remote_description_set(), vec![cand("1"), cand("2")]);
+        assert_eq!(q.push(cand("3")), Some(cand("3")));
+        q.renegotiating();
+        assert_eq!(q.push(cand("4")), None);
+        assert_eq!(q.remote_description_set(), vec![cand("4")]);
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let mut q = CandidateQueue::default();
+        for i in 0..MAX_QUEUED_CANDIDATES + 10 {
+            assert_eq!(q.push(cand(&i.to_string())), None);
+        }
+        assert_eq!(q.queued(), MAX_QUEUED_CANDIDATES);
+    }
 }

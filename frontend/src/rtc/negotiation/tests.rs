@@ -1,6 +1,20 @@
 use super::*;
 use protocol::{Role, RoomId};
 
+/// Feeds a state change of the live connection in `dir` with `peer`.
+fn st(n: &mut Negotiator, dir: Dir, peer: &PeerId, state: &str, now: f64) -> Vec<Action> {
+    let conn = n
+        .peers()
+        .iter()
+        .find(|p| &p.info.id == peer)
+        .and_then(|p| match dir {
+            Dir::Inbound => p.inbound_conn(),
+            Dir::Outbound => p.outbound,
+        })
+        .unwrap_or(0);
+    n.connection_state(dir, peer, conn, ConnState::parse(state), now)
+}
+
 fn info(id: &str, broadcasting: bool) -> PeerInfo {
     PeerInfo {
         id: id.into(),
@@ -38,7 +52,7 @@ fn cand(c: &str) -> IceCandidate {
 
 #[test]
 fn a_viewer_asks_every_broadcaster_in_welcome_once() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     let acts = n.on_server(welcome("me", vec![info("a", true), info("b", false)]), 0.0);
     assert_eq!(acts, vec![get("a")]);
     // Announcements while the request is fresh, or once watching, are ignored.
@@ -49,6 +63,7 @@ fn a_viewer_asks_every_broadcaster_in_welcome_once() {
     let acts = n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1"),
         },
         2.0,
@@ -57,6 +72,7 @@ fn a_viewer_asks_every_broadcaster_in_welcome_once() {
         acts,
         vec![Action::OpenReceiver {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1")
         }]
     );
@@ -73,7 +89,7 @@ fn a_viewer_asks_every_broadcaster_in_welcome_once() {
 
 #[test]
 fn an_unanswered_request_is_repeated_after_a_while() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("a", true)]), 0.0);
     assert_eq!(
         n.on_server(
@@ -93,7 +109,7 @@ fn an_unanswered_request_is_repeated_after_a_while() {
 
 #[test]
 fn the_broadcaster_offers_once_its_camera_is_ready() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![]), 0.0);
     n.on_server(
         ServerMsg::PeerJoined {
@@ -107,13 +123,17 @@ fn the_broadcaster_offers_once_its_camera_is_ready() {
         vec![]
     );
     assert_eq!(
-        n.local_media_ready(),
+        n.local_media_ready(0.0),
         vec![
             Action::Send(ClientMsg::BroadcastAvailable),
-            Action::OpenSender("v".into())
+            Action::OpenSender {
+                to: "v".into(),
+                conn: 1
+            }
         ]
     );
-    // The viewer asks again (it lost its side): the old connection is replaced.
+    // The viewer asks again (it lost its side): the old connection is
+    // replaced by a new one with a new number.
     assert_eq!(
         n.on_server(ServerMsg::GetBroadcast { from: "v".into() }, 0.0),
         vec![
@@ -121,29 +141,42 @@ fn the_broadcaster_offers_once_its_camera_is_ready() {
                 dir: Dir::Outbound,
                 peer: "v".into()
             },
-            Action::OpenSender("v".into())
+            Action::OpenSender {
+                to: "v".into(),
+                conn: 2
+            }
         ]
     );
-    let answer = ServerMsg::Answer {
+    let answer = |conn| ServerMsg::Answer {
         from: "v".into(),
+        conn,
         sdp: "ans".into(),
     };
     assert_eq!(
-        n.on_server(answer, 0.0),
+        n.on_server(answer(1), 0.0),
+        vec![],
+        "the old connection's answer is stale"
+    );
+    assert_eq!(
+        n.on_server(answer(2), 0.0),
         vec![Action::AcceptAnswer {
             from: "v".into(),
+            conn: 2,
             sdp: "ans".into()
         }]
     );
-    let c = ServerMsg::IceAnswerCandidate {
+    let c = |conn| ServerMsg::IceAnswerCandidate {
         from: "v".into(),
+        conn,
         candidate: cand("c1"),
     };
+    assert_eq!(n.on_server(c(1), 0.0), vec![], "stale candidate");
     assert_eq!(
-        n.on_server(c, 0.0),
+        n.on_server(c(2), 0.0),
         vec![Action::AddCandidate {
             dir: Dir::Outbound,
             peer: "v".into(),
+            conn: 2,
             candidate: cand("c1")
         }]
     );
@@ -151,12 +184,13 @@ fn the_broadcaster_offers_once_its_camera_is_ready() {
 
 #[test]
 fn offers_from_strangers_and_answers_without_a_sender_are_ignored() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("a", false)]), 0.0);
     assert_eq!(
         n.on_server(
             ServerMsg::Offer {
                 from: "x".into(),
+                conn: 1,
                 sdp: offer("1")
             },
             0.0
@@ -167,6 +201,7 @@ fn offers_from_strangers_and_answers_without_a_sender_are_ignored() {
         n.on_server(
             ServerMsg::Answer {
                 from: "a".into(),
+                conn: 1,
                 sdp: "s".into()
             },
             0.0
@@ -175,18 +210,20 @@ fn offers_from_strangers_and_answers_without_a_sender_are_ignored() {
     );
     let c = ServerMsg::IceOfferCandidate {
         from: "a".into(),
+        conn: 1,
         candidate: cand("c"),
     };
     assert_eq!(n.on_server(c, 0.0), vec![], "no inbound connection yet");
 }
 
 #[test]
-fn same_session_renegotiates_and_a_new_session_replaces() {
-    let mut n = Negotiator::new(false);
+fn the_same_conn_renegotiates_and_a_new_conn_replaces() {
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("a", true)]), 0.0);
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 111,
             sdp: offer("111"),
         },
         0.0,
@@ -195,12 +232,14 @@ fn same_session_renegotiates_and_a_new_session_replaces() {
         n.on_server(
             ServerMsg::Offer {
                 from: "a".into(),
+                conn: 111,
                 sdp: offer("111")
             },
             0.0
         ),
         vec![Action::Renegotiate {
             from: "a".into(),
+            conn: 111,
             sdp: offer("111")
         }]
     );
@@ -208,6 +247,7 @@ fn same_session_renegotiates_and_a_new_session_replaces() {
         n.on_server(
             ServerMsg::Offer {
                 from: "a".into(),
+                conn: 222,
                 sdp: offer("222")
             },
             0.0
@@ -219,6 +259,7 @@ fn same_session_renegotiates_and_a_new_session_replaces() {
             },
             Action::OpenReceiver {
                 from: "a".into(),
+                conn: 222,
                 sdp: offer("222")
             }
         ]
@@ -227,12 +268,13 @@ fn same_session_renegotiates_and_a_new_session_replaces() {
 
 #[test]
 fn leaving_and_ending_close_the_right_connections() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("a", true), info("b", true)]), 0.0);
-    n.local_media_ready();
+    n.local_media_ready(0.0);
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1"),
         },
         0.0,
@@ -240,6 +282,7 @@ fn leaving_and_ending_close_the_right_connections() {
     n.on_server(
         ServerMsg::Offer {
             from: "b".into(),
+            conn: 2,
             sdp: offer("2"),
         },
         0.0,
@@ -280,11 +323,12 @@ fn leaving_and_ending_close_the_right_connections() {
 
 #[test]
 fn a_new_welcome_drops_peers_that_left_meanwhile_and_keeps_the_rest() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("a", true), info("b", true)]), 0.0);
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1"),
         },
         0.0,
@@ -292,11 +336,12 @@ fn a_new_welcome_drops_peers_that_left_meanwhile_and_keeps_the_rest() {
     n.on_server(
         ServerMsg::Offer {
             from: "b".into(),
+            conn: 2,
             sdp: offer("2"),
         },
         0.0,
     );
-    n.local_media_ready();
+    n.local_media_ready(0.0);
     // Reconnected: b is gone; a's connection is untouched; c is new.
     let acts = n.on_server(welcome("me", vec![info("a", true), info("c", true)]), 10.0);
     assert_eq!(
@@ -320,7 +365,7 @@ fn a_new_welcome_drops_peers_that_left_meanwhile_and_keeps_the_rest() {
 
 #[test]
 fn a_reloaded_page_first_ends_its_old_broadcast() {
-    let mut n = Negotiator::new(true);
+    let mut n = Negotiator::new(true, 1);
     let acts = n.on_server(welcome("me", vec![]), 0.0);
     assert_eq!(acts, vec![Action::Send(ClientMsg::BroadcastEnded)]);
     assert_eq!(n.on_server(welcome("me", vec![]), 0.0), vec![], "only once");
@@ -328,7 +373,7 @@ fn a_reloaded_page_first_ends_its_old_broadcast() {
 
 #[test]
 fn media_state_is_told_and_repeated_to_newcomers() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     assert_eq!(n.set_local_media(false, true), vec![], "not joined yet");
     n.on_server(welcome("me", vec![]), 0.0);
     assert_eq!(
@@ -362,7 +407,10 @@ fn media_state_is_told_and_repeated_to_newcomers() {
 }
 
 fn restart(to: &str) -> Action {
-    Action::RestartIce(to.into())
+    Action::RestartIce {
+        to: to.into(),
+        conn: 1,
+    }
 }
 
 fn close(dir: Dir, peer: &str) -> Action {
@@ -374,12 +422,12 @@ fn close(dir: Dir, peer: &str) -> Action {
 
 /// A broadcaster "me" with one viewer "v" connected.
 fn sending_to_v() -> Negotiator {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("v", false)]), 0.0);
-    n.local_media_ready();
+    n.local_media_ready(0.0);
     n.on_server(ServerMsg::GetBroadcast { from: "v".into() }, 0.0);
     assert_eq!(
-        n.connection_state(Dir::Outbound, &"v".into(), "connected", 0.0),
+        st(&mut n, Dir::Outbound, &"v".into(), "connected", 0.0),
         vec![]
     );
     n
@@ -391,17 +439,14 @@ fn the_broadcaster_restarts_ice_a_bounded_number_of_times_then_gives_up() {
     let v = PeerId::from("v");
     // Briefly disconnected: nothing yet.
     assert_eq!(
-        n.connection_state(Dir::Outbound, &v, "disconnected", 1_000.0),
+        st(&mut n, Dir::Outbound, &v, "disconnected", 1_000.0),
         vec![]
     );
     assert_eq!(n.tick(1_000.0 + DISCONNECTED_GRACE_MS - 1.0), vec![]);
     assert_eq!(n.tick(1_000.0 + DISCONNECTED_GRACE_MS), vec![restart("v")]);
     // The restart gets its time.
     let t = 1_000.0 + DISCONNECTED_GRACE_MS;
-    assert_eq!(
-        n.connection_state(Dir::Outbound, &v, "failed", t + 100.0),
-        vec![]
-    );
+    assert_eq!(st(&mut n, Dir::Outbound, &v, "failed", t + 100.0), vec![]);
     assert_eq!(n.tick(t + ICE_RESTART_WAIT_MS - 1.0), vec![]);
     let mut restarts = 1;
     let mut now = t;
@@ -425,57 +470,51 @@ fn a_failed_connection_is_restarted_at_once_and_recovery_resets_the_count() {
     let mut n = sending_to_v();
     let v = PeerId::from("v");
     assert_eq!(
-        n.connection_state(Dir::Outbound, &v, "failed", 10.0),
+        st(&mut n, Dir::Outbound, &v, "failed", 10.0),
         vec![restart("v")]
     );
+    assert_eq!(st(&mut n, Dir::Outbound, &v, "connected", 500.0), vec![]);
     assert_eq!(
-        n.connection_state(Dir::Outbound, &v, "connected", 500.0),
-        vec![]
-    );
-    assert_eq!(
-        n.connection_state(Dir::Outbound, &v, "failed", 1_000.0),
+        st(&mut n, Dir::Outbound, &v, "failed", 1_000.0),
         vec![restart("v")]
     );
 }
 
 #[test]
 fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     let a = PeerId::from("a");
     n.on_server(welcome("me", vec![info("a", true)]), 0.0);
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1"),
         },
         0.0,
     );
-    n.connection_state(Dir::Inbound, &a, "connected", 100.0);
+    st(&mut n, Dir::Inbound, &a, "connected", 100.0);
     assert!(n.peers()[0].has_tile());
-    assert_eq!(
-        n.connection_state(Dir::Inbound, &a, "failed", 1_000.0),
-        vec![]
-    );
+    assert_eq!(st(&mut n, Dir::Inbound, &a, "failed", 1_000.0), vec![]);
     assert!(n.peers()[0].healing());
     // An ICE restart offer (same session) renegotiates and keeps the tile.
     assert_eq!(
         n.on_server(
             ServerMsg::Offer {
                 from: "a".into(),
+                conn: 1,
                 sdp: offer("1")
             },
             2_000.0
         ),
         vec![Action::Renegotiate {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1")
         }]
     );
     assert_eq!(n.tick(1_000.0 + INBOUND_GIVE_UP_MS - 1.0), vec![]);
-    assert_eq!(
-        n.connection_state(Dir::Inbound, &a, "failed", 3_000.0),
-        vec![]
-    );
+    assert_eq!(st(&mut n, Dir::Inbound, &a, "failed", 3_000.0), vec![]);
     assert_eq!(
         n.tick(3_000.0 + INBOUND_GIVE_UP_MS),
         vec![close(Dir::Inbound, "a"), get("a")]
@@ -487,6 +526,7 @@ fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 2,
             sdp: offer("2"),
         },
         20_000.0,
@@ -496,12 +536,13 @@ fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
 
 #[test]
 fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     let (a, b) = (PeerId::from("a"), PeerId::from("b"));
     n.on_server(welcome("me", vec![info("a", true), info("b", true)]), 0.0);
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1"),
         },
         0.0,
@@ -509,12 +550,13 @@ fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
     n.on_server(
         ServerMsg::Offer {
             from: "b".into(),
+            conn: 2,
             sdp: offer("2"),
         },
         0.0,
     );
-    n.connection_state(Dir::Inbound, &a, "connected", 0.0);
-    n.connection_state(Dir::Inbound, &b, "connected", 0.0);
+    st(&mut n, Dir::Inbound, &a, "connected", 0.0);
+    st(&mut n, Dir::Inbound, &b, "connected", 0.0);
     // The relay restarted and we are back first: the room looks empty.
     assert_eq!(n.on_server(welcome("me", vec![]), 1_000.0), vec![]);
     assert_eq!(n.peers().len(), 2);
@@ -526,7 +568,7 @@ fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
         2_000.0,
     );
     assert_eq!(
-        n.connection_state(Dir::Inbound, &b, "failed", 3_000.0),
+        st(&mut n, Dir::Inbound, &b, "failed", 3_000.0),
         vec![close(Dir::Inbound, "b")]
     );
     assert_eq!(n.peers().len(), 1);
@@ -541,7 +583,7 @@ fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
 
 #[test]
 fn peers_without_flowing_media_go_at_once_when_missing_from_a_welcome() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("a", false)]), 0.0);
     assert_eq!(n.on_server(welcome("me", vec![]), 1.0), vec![]);
     assert!(n.peers().is_empty());
@@ -549,9 +591,9 @@ fn peers_without_flowing_media_go_at_once_when_missing_from_a_welcome() {
 
 #[test]
 fn stop_broadcast_closes_every_sender() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     n.on_server(welcome("me", vec![info("v", false)]), 0.0);
-    n.local_media_ready();
+    n.local_media_ready(0.0);
     n.on_server(ServerMsg::GetBroadcast { from: "v".into() }, 0.0);
     assert_eq!(
         n.stop_broadcast(),
@@ -571,30 +613,8 @@ fn stop_broadcast_closes_every_sender() {
 }
 
 #[test]
-fn sdp_session_ids() {
-    assert_eq!(
-        sdp_session_id("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n"),
-        Some("4611731400430051336")
-    );
-    assert_eq!(sdp_session_id("v=0\r\n"), None);
-}
-
-#[test]
-fn candidates_wait_for_the_remote_description() {
-    let mut q = CandidateQueue::default();
-    assert_eq!(q.push(cand("1")), None);
-    assert_eq!(q.push(cand("2")), None);
-    assert_eq!(q.queued(), 2);
-    assert_eq!(q.remote_description_set(), vec![cand("1"), cand("2")]);
-    assert_eq!(q.push(cand("3")), Some(cand("3")));
-    q.renegotiating();
-    assert_eq!(q.push(cand("4")), None);
-    assert_eq!(q.remote_description_set(), vec![cand("4")]);
-}
-
-#[test]
 fn ticks_repeat_stale_requests_and_a_welcome_repeats_all() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     assert_eq!(n.tick(0.0), vec![], "not joined");
     n.on_server(welcome("me", vec![info("a", true)]), 0.0);
     assert_eq!(n.tick(REQUEST_RETRY_MS - 1.0), vec![]);
@@ -608,27 +628,260 @@ fn ticks_repeat_stale_requests_and_a_welcome_repeats_all() {
 
 #[test]
 fn a_fresh_connection_that_fails_is_replaced_at_once() {
-    let mut n = Negotiator::new(false);
+    let mut n = Negotiator::new(false, 1);
     let a = PeerId::from("a");
     n.on_server(welcome("me", vec![info("a", true)]), 0.0);
     n.on_server(
         ServerMsg::Offer {
             from: "a".into(),
+            conn: 1,
             sdp: offer("1"),
         },
         0.0,
     );
     assert_eq!(
-        n.connection_state(Dir::Inbound, &a, "failed", 100.0),
+        st(&mut n, Dir::Inbound, &a, "failed", 100.0),
         vec![close(Dir::Inbound, "a"), get("a")]
     );
     // The broadcaster side too: nothing to restart.
-    let mut b = Negotiator::new(false);
+    let mut b = Negotiator::new(false, 1);
     b.on_server(welcome("me", vec![info("v", false)]), 0.0);
-    b.local_media_ready();
+    b.local_media_ready(0.0);
     b.on_server(ServerMsg::GetBroadcast { from: "v".into() }, 0.0);
     assert_eq!(
-        b.connection_state(Dir::Outbound, &"v".into(), "failed", 100.0),
+        st(&mut b, Dir::Outbound, &"v".into(), "failed", 100.0),
         vec![close(Dir::Outbound, "v")]
     );
+}
+
+/// Messages one side sent, as the relay delivers them to the other.
+fn deliver(from: &str, acts: &[Action]) -> Vec<ServerMsg> {
+    let from = PeerId::from(from);
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Send(m) => match m.clone().route(from.clone()) {
+                protocol::Route::Peer(_, out) | protocol::Route::Room(out) => Some(out),
+                protocol::Route::Join { .. } => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer_to(to: &str, conn: ConnId) -> ClientMsg {
+    ClientMsg::Answer {
+        to: to.into(),
+        conn,
+        sdp: format!("answer for {conn}"),
+    }
+}
+
+#[test]
+fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
+    let (bv, vb) = (
+        info("b", true),
+        PeerInfo {
+            role: Role::Watcher,
+            ..info("v", false)
+        },
+    );
+    let mut b = Negotiator::new(false, 100);
+    let mut v = Negotiator::new(false, 1);
+    b.on_server(welcome("b", vec![vb]), 0.0);
+    b.local_media_ready(0.0);
+    // The viewer asks; the broadcaster opens connection 100 and offers.
+    let ask = v.on_server(welcome("v", vec![bv]), 0.0);
+    let mut opened = Vec::new();
+    for m in deliver("v", &ask) {
+        opened.extend(b.on_server(m, 0.0));
+    }
+    assert_eq!(
+        opened,
+        vec![Action::OpenSender {
+            to: "v".into(),
+            conn: 100
+        }]
+    );
+    let offer_100 = ServerMsg::Offer {
+        from: "b".into(),
+        conn: 100,
+        sdp: offer("9"),
+    };
+    assert_eq!(
+        v.on_server(offer_100, 10.0),
+        vec![Action::OpenReceiver {
+            from: "b".into(),
+            conn: 100,
+            sdp: offer("9")
+        }]
+    );
+    // The viewer answers 100; while that answer is in flight its connection
+    // is given up (it never connected) and it asks again.
+    let stale = deliver("v", &[Action::Send(answer_to("b", 100))]);
+    let again = v.tick(10.0 + CONNECT_TIMEOUT_MS);
+    assert_eq!(
+        again,
+        vec![
+            Action::Close {
+                dir: Dir::Inbound,
+                peer: "b".into()
+            },
+            get("b")
+        ]
+    );
+    let mut reopened = Vec::new();
+    for m in deliver("v", &again) {
+        reopened.extend(b.on_server(m, 20_000.0));
+    }
+    assert_eq!(
+        reopened,
+        vec![
+            Action::Close {
+                dir: Dir::Outbound,
+                peer: "v".into()
+            },
+            Action::OpenSender {
+                to: "v".into(),
+                conn: 101
+            }
+        ]
+    );
+    // The stale answer arrives now: ignored, connection 101 stays open.
+    for m in stale {
+        assert_eq!(
+            b.on_server(m, 20_001.0),
+            vec![],
+            "the answer for 100 is stale"
+        );
+    }
+    assert!(b.is_live(Dir::Outbound, &"v".into(), 101));
+    // A late candidate of connection 100 reaches the viewer: dropped too.
+    let late = ServerMsg::IceOfferCandidate {
+        from: "b".into(),
+        conn: 100,
+        candidate: cand("x"),
+    };
+    assert_eq!(v.on_server(late, 20_002.0), vec![]);
+    // Connection 101 completes.
+    let offer_101 = ServerMsg::Offer {
+        from: "b".into(),
+        conn: 101,
+        sdp: offer("9"),
+    };
+    assert_eq!(
+        v.on_server(offer_101, 20_003.0),
+        vec![Action::OpenReceiver {
+            from: "b".into(),
+            conn: 101,
+            sdp: offer("9")
+        }],
+        "a new conn with the same SDP session is still a new connection"
+    );
+    for m in deliver("v", &[Action::Send(answer_to("b", 101))]) {
+        assert_eq!(
+            b.on_server(m, 20_004.0),
+            vec![Action::AcceptAnswer {
+                from: "v".into(),
+                conn: 101,
+                sdp: "answer for 101".into()
+            }]
+        );
+    }
+    assert_eq!(
+        st(&mut b, Dir::Outbound, &"v".into(), "connected", 20_100.0),
+        vec![]
+    );
+    assert_eq!(
+        st(&mut v, Dir::Inbound, &"b".into(), "connected", 20_100.0),
+        vec![]
+    );
+    assert_eq!(
+        v.tick(60_000.0),
+        vec![],
+        "a connected connection is never stuck"
+    );
+    assert!(v.peers()[0].has_tile() && v.peers()[0].watching());
+    // A state change of the replaced connection is ignored.
+    assert_eq!(
+        b.connection_state(Dir::Outbound, &"v".into(), 100, ConnState::Failed, 20_200.0),
+        vec![]
+    );
+    assert_eq!(b.viewer_count(), 1);
+}
+
+#[test]
+fn a_connection_stuck_connecting_is_given_up_with_growing_pauses() {
+    let mut n = Negotiator::new(false, 1);
+    n.on_server(welcome("me", vec![info("a", true)]), 0.0);
+    let mut now = 0.0;
+    let mut pauses = Vec::new();
+    for round in 1..=5u64 {
+        let o = ServerMsg::Offer {
+            from: "a".into(),
+            conn: round,
+            sdp: offer("1"),
+        };
+        n.on_server(o, now);
+        st(&mut n, Dir::Inbound, &"a".into(), "connecting", now + 1.0);
+        assert_eq!(n.tick(now + CONNECT_TIMEOUT_MS - 1.0), vec![], "not yet");
+        now += CONNECT_TIMEOUT_MS;
+        let acts = n.tick(now);
+        assert_eq!(
+            acts.first(),
+            Some(&close(Dir::Inbound, "a")),
+            "round {round}"
+        );
+        // Ask again once the pause is over (ticks are 1 s apart).
+        let asked_at = if acts.contains(&get("a")) {
+            now
+        } else {
+            let mut t = now;
+            loop {
+                t += 1_000.0;
+                if n.tick(t).contains(&get("a")) {
+                    break t;
+                }
+                assert!(t - now <= MAX_RETRY_PAUSE_MS, "asks again within the cap");
+            }
+        };
+        pauses.push(asked_at - now);
+        now = asked_at;
+    }
+    assert_eq!(pauses[0], 0.0, "the first give-up asks again at once");
+    assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
+    assert!(pauses[4] >= 8_000.0, "{pauses:?}");
+    // Once a connection works, the pauses start over.
+    n.on_server(
+        ServerMsg::Offer {
+            from: "a".into(),
+            conn: 9,
+            sdp: offer("1"),
+        },
+        now,
+    );
+    st(&mut n, Dir::Inbound, &"a".into(), "connected", now + 1.0);
+    assert_eq!(n.peers()[0].give_ups, 0);
+}
+
+#[test]
+fn retry_pauses_grow_to_a_cap() {
+    assert_eq!(retry_pause_ms(1), 0.0);
+    assert_eq!(retry_pause_ms(2), 2_000.0);
+    assert_eq!(retry_pause_ms(3), 4_000.0);
+    assert_eq!(retry_pause_ms(100), MAX_RETRY_PAUSE_MS);
+}
+
+#[test]
+fn connection_states_parse() {
+    for s in [
+        "new",
+        "connecting",
+        "connected",
+        "disconnected",
+        "failed",
+        "closed",
+    ] {
+        assert_eq!(ConnState::parse(s).as_str(), s);
+    }
+    assert_eq!(ConnState::parse("weird"), ConnState::New);
 }

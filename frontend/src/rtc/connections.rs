@@ -1,0 +1,207 @@
+//! The connection table: every live [`Peer`], keyed by direction and remote
+//! peer, each tagged with its `conn`; and the asynchronous SDP steps, which
+//! check after every `await` that their connection is still the live one
+//! (a replaced or closed connection's late results are dropped).
+
+use super::negotiation::{ConnId, Dir};
+use super::peer::{self, IceConfig, Peer, PeerEvent};
+use protocol::{IceCandidate, PeerId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{MediaStream, RtcPeerConnection};
+
+type Key = (Dir, PeerId);
+
+/// A cheap handle to the table; clones share it.
+#[derive(Clone, Default)]
+pub struct Connections(Rc<RefCell<HashMap<Key, Peer>>>);
+
+impl Connections {
+    /// Opens connection `conn` for `(dir, peer)`, replacing (and closing)
+    /// any previous one.
+    pub fn open(
+        &self,
+        dir: Dir,
+        peer: &PeerId,
+        conn: ConnId,
+        ice: &IceConfig,
+        on_event: impl Fn(PeerEvent) + 'static,
+    ) -> Result<(), JsValue> {
+        let p = Peer::new(ice, conn, on_event)?;
+        let old = self.0.borrow_mut().insert((dir, peer.clone()), p);
+        // Dropped outside the borrow: closing fires no events synchronously,
+        // but keep the table free while it happens.
+        drop(old);
+        Ok(())
+    }
+
+    pub fn close(&self, dir: Dir, peer: &PeerId) {
+        let gone = self.0.borrow_mut().remove(&(dir, peer.clone()));
+        drop(gone);
+    }
+
+    /// Closes everything (leaving the call).
+    pub fn close_all(&self) {
+        let all = std::mem::take(&mut *self.0.borrow_mut());
+        drop(all);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    /// Whether `(dir, peer)` is connection `conn`.
+    pub fn is_live(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> bool {
+        self.with(dir, peer, conn, |_| ()).is_some()
+    }
+
+    /// Runs `f` on connection `conn` of `(dir, peer)` if it is the live one.
+    pub fn with<R>(
+        &self,
+        dir: Dir,
+        peer: &PeerId,
+        conn: ConnId,
+        f: impl FnOnce(&mut Peer) -> R,
+    ) -> Option<R> {
+        let mut table = self.0.borrow_mut();
+        let p = table
+            .get_mut(&(dir, peer.clone()))
+            .filter(|p| p.conn == conn)?;
+        Some(f(p))
+    }
+
+    /// Runs `f` on whatever connection `(dir, peer)` has.
+    pub fn with_any<R>(&self, dir: Dir, peer: &PeerId, f: impl FnOnce(&Peer) -> R) -> Option<R> {
+        self.0.borrow().get(&(dir, peer.clone())).map(f)
+    }
+
+    /// Every connection in `dir`.
+    pub fn pcs(&self, dir: Dir) -> Vec<RtcPeerConnection> {
+        self.0
+            .borrow()
+            .iter()
+            .filter(|((d, _), _)| *d == dir)
+            .map(|(_, p)| p.pc.clone())
+            .collect()
+    }
+
+    fn pc(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> Option<RtcPeerConnection> {
+        self.with(dir, peer, conn, |p| p.pc.clone())
+    }
+
+    /// Adds every track of `stream` to the outbound connection as send-only.
+    pub fn send(&self, peer: &PeerId, conn: ConnId, stream: &MediaStream) {
+        self.with(Dir::Outbound, peer, conn, |p| p.send(stream));
+    }
+
+    /// Gives every live connection the newest ICE servers (fresh TURN
+    /// credentials), used from their next ICE restart on.
+    pub fn set_ice(&self, ice: &IceConfig) {
+        for p in self.0.borrow().values() {
+            if let Err(e) = p.set_configuration(ice) {
+                warn("setConfiguration", &e);
+            }
+        }
+    }
+
+    /// Creates and sets a local offer; `None` if the connection was
+    /// replaced meanwhile.
+    pub async fn offer(
+        &self,
+        peer: &PeerId,
+        conn: ConnId,
+        ice_restart: bool,
+    ) -> Result<Option<String>, JsValue> {
+        let Some(pc) = self.pc(Dir::Outbound, peer, conn) else {
+            return Ok(None);
+        };
+        let sdp = peer::offer(pc, ice_restart).await?;
+        Ok(self.is_live(Dir::Outbound, peer, conn).then_some(sdp))
+    }
+
+    /// Applies a remote offer (new connection or renegotiation), adds the
+    /// candidates that waited for it, and creates the answer; `None` if the
+    /// connection was replaced meanwhile.
+    pub async fn answer(
+        &self,
+        peer: &PeerId,
+        conn: ConnId,
+        sdp: &str,
+    ) -> Result<Option<String>, JsValue> {
+        let Some(pc) = self.with(Dir::Inbound, peer, conn, |p| {
+            p.queue.renegotiating();
+            p.pc.clone()
+        }) else {
+            return Ok(None);
+        };
+        peer::set_offer(&pc, sdp).await?;
+        if !self.flush_candidates(Dir::Inbound, peer, conn) {
+            return Ok(None);
+        }
+        let answer = peer::answer(&pc).await?;
+        Ok(self.is_live(Dir::Inbound, peer, conn).then_some(answer))
+    }
+
+    /// Applies the viewer's answer and adds the candidates that waited for it.
+    pub async fn accept_answer(
+        &self,
+        peer: &PeerId,
+        conn: ConnId,
+        sdp: &str,
+    ) -> Result<(), JsValue> {
+        let Some(pc) = self.pc(Dir::Outbound, peer, conn) else {
+            return Ok(());
+        };
+        peer::set_answer(&pc, sdp).await?;
+        self.flush_candidates(Dir::Outbound, peer, conn);
+        Ok(())
+    }
+
+    /// Adds a remote candidate now, or queues it until the remote
+    /// description is set.
+    pub fn add_candidate(&self, dir: Dir, peer: &PeerId, conn: ConnId, c: IceCandidate) {
+        let ready = self
+            .with(dir, peer, conn, |p| {
+                p.queue.push(c).map(|c| (p.pc.clone(), c))
+            })
+            .flatten();
+        if let Some((pc, c)) = ready {
+            spawn_local(async move {
+                if let Err(e) = peer::add_candidate(&pc, &c).await {
+                    warn("candidate", &e);
+                }
+            });
+        }
+    }
+
+    /// The remote description is set: adds what was queued. `false` if the
+    /// connection is gone.
+    fn flush_candidates(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> bool {
+        let Some((pc, queued)) = self.with(dir, peer, conn, |p| {
+            (p.pc.clone(), p.queue.remote_description_set())
+        }) else {
+            return false;
+        };
+        if !queued.is_empty() {
+            spawn_local(async move {
+                for c in queued {
+                    if let Err(e) = peer::add_candidate(&pc, &c).await {
+                        warn("queued candidate", &e);
+                    }
+                }
+            });
+        }
+        true
+    }
+}
+
+pub fn warn(what: &str, e: &JsValue) {
+    crate::browser::log(&format!("webrtc: {what} failed: {e:?}"));
+}

@@ -1,0 +1,250 @@
+//! What the UI shows of the call, and every user-facing word about it: the
+//! status line, one [`TileData`] per remote broadcaster (state, path, why it
+//! cannot connect), and the signals a call publishes them on.
+
+use super::connections::Connections;
+use super::negotiation::{ConnState, Dir, Negotiator, Remote};
+use super::path::Path;
+use super::peer::IceConfig;
+use leptos::prelude::*;
+use web_sys::MediaStream;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Connecting,
+    Connected,
+    Reconnecting(u32),
+    Unreachable(u32),
+    /// The same participant opened the call elsewhere (close 4000).
+    Replaced,
+    RoomFull,
+    Left,
+}
+
+impl Status {
+    pub fn text(self) -> String {
+        match self {
+            Status::Connecting => "Connecting…".into(),
+            Status::Connected => "Connected".into(),
+            Status::Reconnecting(n) => format!("Reconnecting (attempt {n})…"),
+            Status::Unreachable(n) => format!("Relay unreachable (attempt {n})…"),
+            Status::Replaced => "This call continued in another tab".into(),
+            Status::RoomFull => "This room is full".into(),
+            Status::Left => "You left the call".into(),
+        }
+    }
+
+    pub fn class(self) -> &'static str {
+        match self {
+            Status::Connected => "ok",
+            Status::Connecting | Status::Reconnecting(_) => "busy",
+            Status::Unreachable(_) | Status::Replaced | Status::RoomFull => "bad",
+            Status::Left => "idle",
+        }
+    }
+}
+
+/// How a remote tile's connection is doing, as `data-state` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileState {
+    Conn(ConnState),
+    /// Broken and being healed (ICE restart or re-request under way).
+    Reconnecting,
+}
+
+impl TileState {
+    /// For `data-state` (tests read it).
+    pub fn code(self) -> &'static str {
+        match self {
+            TileState::Conn(s) => s.as_str(),
+            TileState::Reconnecting => "reconnecting",
+        }
+    }
+
+    /// The words on the tile; empty when all is well.
+    pub fn label(self) -> &'static str {
+        match self {
+            TileState::Conn(ConnState::Connected) => "",
+            TileState::Conn(ConnState::New | ConnState::Connecting) => "Connecting…",
+            TileState::Conn(ConnState::Disconnected) | TileState::Reconnecting => "Reconnecting…",
+            TileState::Conn(ConnState::Failed) => "Connection failed",
+            TileState::Conn(ConnState::Closed) => "Disconnected",
+        }
+    }
+}
+
+/// One remote broadcaster as the grid shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileData {
+    pub id: String,
+    pub name: String,
+    pub audio: bool,
+    pub video: bool,
+    pub state: TileState,
+    pub stream: Option<MediaStream>,
+    /// How media travels, once connected.
+    pub path: Option<Path>,
+    /// Why it cannot connect, in words, when that is known.
+    pub problem: Option<&'static str>,
+}
+
+impl TileData {
+    /// The words on the tile: the problem if there is one, else the state's.
+    pub fn label(&self) -> &'static str {
+        self.problem.unwrap_or_else(|| self.state.label())
+    }
+}
+
+/// What a call publishes for the UI.
+#[derive(Clone, Copy, Debug)]
+pub struct CallView {
+    pub status: RwSignal<Status>,
+    pub tiles: RwSignal<Vec<TileData>, LocalStorage>,
+    pub my_id: RwSignal<Option<String>>,
+    /// Other peers in the room, broadcasting or not.
+    pub others: RwSignal<usize>,
+    /// Open RTCPeerConnections.
+    pub connections: RwSignal<usize>,
+    /// Cameras in the room, mine included.
+    pub cameras: RwSignal<usize>,
+    /// The per-viewer video bitrate my senders are capped at (bit/s), or 0.
+    pub sender_bitrate: RwSignal<u32>,
+}
+
+impl CallView {
+    pub fn new() -> Self {
+        Self {
+            status: RwSignal::new(Status::Connecting),
+            tiles: RwSignal::new_local(Vec::new()),
+            my_id: RwSignal::new(None),
+            others: RwSignal::new(0),
+            connections: RwSignal::new(0),
+            cameras: RwSignal::new(0),
+            sender_bitrate: RwSignal::new(0),
+        }
+    }
+
+    /// Publishes the tiles (one per remote broadcaster) and the counts.
+    pub fn refresh(&self, neg: &Negotiator, conns: &Connections, ice: &IceConfig) {
+        let tiles = neg
+            .peers()
+            .iter()
+            .filter(|p| p.has_tile())
+            .map(|p| tile(p, conns, ice))
+            .collect();
+        let cameras = neg.peers().iter().filter(|p| p.info.broadcasting).count()
+            + usize::from(neg.is_broadcasting());
+        self.tiles.set(tiles);
+        self.others.set(neg.peers().len());
+        self.connections.set(conns.len());
+        self.cameras.set(cameras);
+    }
+}
+
+impl Default for CallView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
+    let live = conns.with_any(Dir::Inbound, &p.info.id, |c| {
+        (c.stream.clone(), c.path, c.ice_error)
+    });
+    let has_conn = live.is_some();
+    let (stream, path, ice_error) = live.unwrap_or((None, None, None));
+    let state = match p.inbound_state() {
+        _ if has_conn && p.healing() => TileState::Reconnecting,
+        s if has_conn => TileState::Conn(s),
+        _ => TileState::Conn(ConnState::New),
+    };
+    TileData {
+        id: p.info.id.0.clone(),
+        name: p.info.name.clone(),
+        audio: p.audio,
+        video: p.video,
+        state,
+        stream,
+        path,
+        problem: has_conn
+            .then(|| problem(p.inbound_state(), ice_error, ice, p.unreachable()))
+            .flatten(),
+    }
+}
+
+/// What to tell the user when a connection cannot be made. `failed_before`:
+/// an earlier connection to this peer failed and none has connected since,
+/// so a retry in progress still shows why.
+pub fn problem(
+    state: ConnState,
+    ice_error: Option<u16>,
+    ice: &IceConfig,
+    failed_before: bool,
+) -> Option<&'static str> {
+    let failed = match state {
+        ConnState::Connected => false,
+        ConnState::Failed => true,
+        _ => failed_before,
+    };
+    match ice_error {
+        Some(401) if ice.relay_only || state != ConnState::Connected => {
+            Some("The TURN server refused our credentials (401)")
+        }
+        _ if failed && !ice.has_turn() => Some("Can't connect directly: a TURN server is needed"),
+        _ if failed => Some("Can't connect, even through TURN"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::IceServer;
+
+    fn ice(turn: bool, relay_only: bool) -> IceConfig {
+        let url = if turn { "turn:t:3478" } else { "stun:s:3478" };
+        IceConfig {
+            servers: vec![IceServer {
+                urls: vec![url.into()],
+                username: None,
+                credential: None,
+            }],
+            relay_only,
+        }
+    }
+
+    #[test]
+    fn problems_in_words() {
+        use ConnState::*;
+        assert_eq!(problem(Connected, None, &ice(false, false), true), None);
+        assert_eq!(
+            problem(Failed, None, &ice(false, false), false),
+            Some("Can't connect directly: a TURN server is needed")
+        );
+        assert_eq!(
+            problem(Connecting, None, &ice(true, false), true),
+            Some("Can't connect, even through TURN"),
+            "a retry keeps saying why"
+        );
+        assert_eq!(
+            problem(Connecting, Some(401), &ice(true, true), false),
+            Some("The TURN server refused our credentials (401)")
+        );
+        assert_eq!(
+            problem(Connected, Some(401), &ice(true, false), false),
+            None
+        );
+        assert_eq!(problem(Connecting, None, &ice(true, false), false), None);
+    }
+
+    #[test]
+    fn tile_words() {
+        assert_eq!(TileState::Conn(ConnState::Connected).label(), "");
+        assert_eq!(TileState::Reconnecting.code(), "reconnecting");
+        assert_eq!(TileState::Conn(ConnState::Failed).code(), "failed");
+        assert_eq!(
+            Status::Replaced.text(),
+            "This call continued in another tab"
+        );
+    }
+}
