@@ -52,7 +52,7 @@ impl MediaError {
 }
 
 /// Video size and rate to ask for; smaller for big rooms.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VideoQuality {
     pub width: u32,
     pub height: u32,
