@@ -10,6 +10,7 @@ use relay::config::Config;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
@@ -218,6 +219,149 @@ async fn an_unauthenticated_flood_is_answered_at_a_bounded_rate_and_leaves_the_s
         .expect("recv");
     assert_eq!(&buf[..n], b"still here");
     client.close().await.expect("close");
+}
+
+/// An unauthenticated Allocate (no attributes) with transaction id `i`.
+fn bare_allocate(i: u32) -> [u8; 20] {
+    let mut allocate = [0u8; 20];
+    allocate[1] = 0x03;
+    allocate[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+    allocate[8..12].copy_from_slice(&i.to_be_bytes());
+    allocate
+}
+
+#[tokio::test]
+async fn a_real_client_allocates_and_relays_while_a_flood_from_many_ports_runs() {
+    let server = relay_with_turn(|c| {
+        c.turn.allow_loopback = true;
+        c.turn.challenge_rate = 100.0;
+    })
+    .await;
+    let (addr, user, pass) = turn_from_welcome(&server).await;
+
+    // 64 sockets on 127.0.0.1 (the real client's address too) sending
+    // unauthenticated Allocates, ~16 a millisecond, until told to stop.
+    let mut sockets = Vec::new();
+    for _ in 0..64 {
+        sockets.push(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut sent = 0u32;
+            while !stop.load(Relaxed) {
+                tick.tick().await;
+                for _ in 0..16 {
+                    let socket = &sockets[sent as usize % sockets.len()];
+                    if socket.send_to(&bare_allocate(sent), addr).await.is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+            sent
+        }
+    });
+    let dropped = || server.metric("meshcast_turn_replies_dropped_total");
+    // The flood has taken hold: the gate is already leaving requests unanswered.
+    timeout(WAIT, async {
+        while dropped().await < 1000.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the flood reaches the gate");
+    let dropped_before = dropped().await;
+
+    let started = std::time::Instant::now();
+    let client = turn_client(addr, &user, &pass).await;
+    let relayed = timeout(WAIT, client.allocate())
+        .await
+        .expect("the real client is answered in time despite the flood")
+        .expect("allocation");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
+    let peer_addr = peer.local_addr().expect("addr");
+    relayed.send_to(b"ping", peer_addr).await.expect("send");
+    let mut buf = [0u8; 64];
+    let (n, from) = timeout(WAIT, peer.recv_from(&mut buf))
+        .await
+        .expect("the peer hears the client")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"ping");
+    peer.send_to(b"pong", from).await.expect("reply");
+    let (n, _) = timeout(WAIT, relayed.recv_from(&mut buf))
+        .await
+        .expect("the client hears the peer")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"pong");
+    let took = started.elapsed();
+
+    // All of that happened while the flood ran and was being refused.
+    assert!(!flood.is_finished(), "the flood was still running");
+    let dropped_during = dropped().await - dropped_before;
+    stop.store(true, Relaxed);
+    let sent = flood.await.expect("flood task");
+    let rate = dropped_during / took.as_secs_f64();
+    eprintln!("real client done in {took:?}; flood refused at {rate:.0}/s meanwhile; {sent} sent");
+    assert!(
+        rate > 1000.0,
+        "the flood was being refused meanwhile ({dropped_during} in {took:?})"
+    );
+    assert!(sent > 5000, "the flood sent {sent}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    relayed.close().await.expect("close");
+    client.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn simultaneous_allocates_of_one_user_get_exactly_the_quota_and_closing_frees_a_slot() {
+    let server = relay_with_turn(|c| c.turn.user_quota = 3).await;
+    let (addr, user, pass) = turn_from_welcome(&server).await;
+    // Eight clients (eight ports) with one credential, all at once.
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(turn_client(addr, &user, &pass).await);
+    }
+    let results =
+        futures_util::future::join_all(clients.iter().map(|c| timeout(WAIT, c.allocate()))).await;
+    let mut relayed = Vec::new();
+    let mut refused = 0;
+    for r in results {
+        match r.expect("answered in time") {
+            Ok(conn) => relayed.push(conn),
+            Err(e) => {
+                assert!(e.to_string().contains("486"), "quota reached, got: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((relayed.len(), refused), (3, 5));
+    assert_eq!(server.metric("meshcast_turn_allocations").await, 3.0);
+    assert_eq!(
+        server.metric("meshcast_turn_quota_rejections_total").await,
+        5.0
+    );
+
+    // Closing one gives its slot back (to the gate and the relay ports alike).
+    relayed.pop().expect("one").close().await.expect("close");
+    let late = turn_client(addr, &user, &pass).await;
+    let conn = timeout(WAIT, async {
+        loop {
+            if let Ok(conn) = late.allocate().await {
+                break conn;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a freed slot is allocated again");
+    assert_eq!(server.metric("meshcast_turn_allocations").await, 3.0);
+    conn.close().await.expect("close");
+    for c in relayed {
+        c.close().await.expect("close");
+    }
 }
 
 #[tokio::test]
