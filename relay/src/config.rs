@@ -120,6 +120,17 @@ pub struct TurnArgs {
     )]
     pub challenge_rate: f64,
 
+    /// Challenges (401/438) per second to one source IP (an IPv6 /64), with
+    /// a burst of twice that; half the burst is kept for source ports not
+    /// answered in the last 10 s, so a flood from many ports of one address
+    /// does not starve a new client behind it. Within the global rate.
+    #[arg(
+        long = "turn-challenge-rate-per-ip",
+        env = "MESHCAST_TURN_CHALLENGE_RATE_PER_IP",
+        default_value_t = 20.0
+    )]
+    pub challenge_rate_per_ip: f64,
+
     /// How long after its credential expires an allocation may still be
     /// refreshed (new allocations always need a live credential).
     #[arg(long = "turn-refresh-grace", env = "MESHCAST_TURN_REFRESH_GRACE", default_value = "12h", value_parser = humantime::parse_duration)]

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub turn_peers_refused: AtomicU64,
     pub turn_quota_rejections: AtomicU64,
     pub turn_replies_dropped: AtomicU64,
+    pub turn_replies_dropped_per_ip: AtomicU64,
     pub turn_malformed: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
@@ -131,8 +132,14 @@ impl Metrics {
         metric(
             "meshcast_turn_replies_dropped_total",
             "counter",
-            "Unauthenticated TURN requests left unanswered over the challenge rate.",
+            "TURN requests left unanswered over the challenge rates (per IP or global).",
             &self.turn_replies_dropped,
+        );
+        metric(
+            "meshcast_turn_replies_dropped_per_ip_total",
+            "counter",
+            "Of those, left unanswered over the per-IP challenge rate.",
+            &self.turn_replies_dropped_per_ip,
         );
         metric(
             "meshcast_turn_malformed_total",

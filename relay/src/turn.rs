@@ -4,22 +4,31 @@
 //! secret), answers challenges itself so floods leave no state, enforces
 //! quotas and refuses to relay to loopback, private and other special
 //! addresses ([policy]). Relay sockets are [`RelayConn`]s, which check the
-//! peer address again on every datagram.
+//! peer address again on every datagram, and each holds its slot in the one
+//! allocation counter ([quota]).
 //!
 //! For one machine. Production deployments that need TCP or TLS on 443 run
 //! coturn (deploy/coturn) with the same secret.
 
+mod conn;
 mod gate;
+mod limiter;
+mod nonces;
 pub mod policy;
+mod quota;
+mod stun;
 
 use crate::config::TurnArgs;
 use crate::metrics::Metrics;
 use async_trait::async_trait;
-use gate::{Gate, GateConn};
+use conn::GateConn;
+use gate::Gate;
+use limiter::ReplyRates;
 use policy::PeerPolicy;
+use quota::{Claim, Quota};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -45,8 +54,7 @@ pub(crate) struct Auth {
 pub(crate) struct TurnLimits {
     pub max_allocations: usize,
     pub user_quota: usize,
-    pub replies_per_sec: f64,
-    pub replies_burst: f64,
+    pub replies: ReplyRates,
 }
 
 /// A running embedded TURN server.
@@ -76,9 +84,18 @@ impl EmbeddedTurn {
         let limits = TurnLimits {
             max_allocations: args.max_allocations,
             user_quota: args.user_quota,
-            replies_per_sec: args.challenge_rate,
-            replies_burst: args.challenge_rate * 2.0,
+            replies: ReplyRates {
+                per_sec: args.challenge_rate,
+                burst: args.challenge_rate * 2.0,
+                per_ip_per_sec: args.challenge_rate_per_ip,
+                per_ip_burst: args.challenge_rate_per_ip * 2.0,
+            },
         };
+        let quota = Arc::new(Quota::new(
+            limits.user_quota,
+            limits.max_allocations,
+            metrics.clone(),
+        ));
         let gate = Arc::new(Gate::new(
             Auth {
                 secret: secret.to_owned(),
@@ -87,6 +104,7 @@ impl EmbeddedTurn {
             },
             policy.clone(),
             limits,
+            quota.clone(),
             metrics.clone(),
         ));
         let stop = CancellationToken::new();
@@ -107,8 +125,7 @@ impl EmbeddedTurn {
                     min_port,
                     max_port,
                     policy,
-                    live: Arc::default(),
-                    max: args.max_allocations,
+                    quota,
                     metrics: metrics.clone(),
                 }),
             }],
@@ -191,15 +208,15 @@ impl turn::auth::AuthHandler for GateAuth {
     }
 }
 
-/// Binds relay sockets in the port range, at most `max` at a time.
+/// Binds relay sockets in the port range, one for each slot the gate
+/// reserved: no reservation, no socket.
 struct RelayPorts {
     listen_ip: IpAddr,
     relay_ip: IpAddr,
     min_port: u16,
     max_port: u16,
     policy: Arc<PeerPolicy>,
-    live: Arc<AtomicUsize>,
-    max: usize,
+    quota: Arc<Quota>,
     metrics: Arc<Metrics>,
 }
 
@@ -214,8 +231,10 @@ impl RelayAddressGenerator for RelayPorts {
         _use_ipv4: bool,
         _requested_port: u16,
     ) -> Result<(Arc<dyn util::Conn + Send + Sync>, SocketAddr), turn::Error> {
-        let slot = Slot::take(&self.live, self.max)
-            .ok_or_else(|| turn::Error::Other("TURN allocation limit reached".into()))?;
+        let slot = self
+            .quota
+            .claim()
+            .ok_or_else(|| turn::Error::Other("no TURN allocation reserved".into()))?;
         let span = u32::from(self.max_port - self.min_port) + 1;
         let start = getrandom::u32().unwrap_or(0) % span;
         // Walk the range from a random point, so a busy range still finds a port.
@@ -237,30 +256,14 @@ impl RelayAddressGenerator for RelayPorts {
     }
 }
 
-/// One live relay socket; dropping it frees the slot.
-struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    fn take(live: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        live.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
-            .ok()
-            .map(|_| Self(live.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
 /// An allocation's relay socket: nothing goes to or comes from a refused peer.
 struct RelayConn {
     socket: UdpSocket,
     policy: Arc<PeerPolicy>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
-    _slot: Slot,
+    /// Dropped with the socket: frees the allocation's slot.
+    _slot: Claim,
 }
 
 #[async_trait]

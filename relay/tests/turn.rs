@@ -10,6 +10,7 @@ use relay::config::Config;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
@@ -218,6 +219,143 @@ async fn an_unauthenticated_flood_is_answered_at_a_bounded_rate_and_leaves_the_s
         .expect("recv");
     assert_eq!(&buf[..n], b"still here");
     client.close().await.expect("close");
+}
+
+/// An unauthenticated Allocate (no attributes) with transaction id `i`.
+fn bare_allocate(i: u32) -> [u8; 20] {
+    let mut allocate = [0u8; 20];
+    allocate[1] = 0x03;
+    allocate[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+    allocate[8..12].copy_from_slice(&i.to_be_bytes());
+    allocate
+}
+
+#[tokio::test]
+async fn a_real_client_allocates_and_relays_while_a_flood_from_many_ports_runs() {
+    let server = relay_with_turn(|c| {
+        c.turn.allow_loopback = true;
+        c.turn.challenge_rate = 50.0;
+    })
+    .await;
+    let (addr, user, pass) = turn_from_welcome(&server).await;
+
+    // 64 sockets on 127.0.0.1 (the real client's address too) sending
+    // unauthenticated Allocates in turn, one every ~70 us (a steady stream,
+    // not bursts a real client could slip between), until told to stop.
+    let sockets: Vec<_> = (0..64)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU32::new(0));
+    let flood_started = std::time::Instant::now();
+    let flood = std::thread::spawn({
+        let (stop, sent) = (stop.clone(), sent.clone());
+        move || {
+            let mut i = 0u32;
+            while !stop.load(Relaxed) {
+                let socket = &sockets[i as usize % sockets.len()];
+                if socket.send_to(&bare_allocate(i), addr).is_ok() {
+                    sent.fetch_add(1, Relaxed);
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_micros(10));
+            }
+        }
+    });
+    let dropped = || server.metric("meshcast_turn_replies_dropped_total");
+    // The flood has taken hold: the gate is already leaving requests unanswered.
+    timeout(WAIT, async {
+        while dropped().await < 1000.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the flood reaches the gate");
+    let sent_before = sent.load(Relaxed);
+
+    let started = std::time::Instant::now();
+    let client = turn_client(addr, &user, &pass).await;
+    let relayed = timeout(WAIT, client.allocate())
+        .await
+        .expect("the real client is answered in time despite the flood")
+        .expect("allocation");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
+    let peer_addr = peer.local_addr().expect("addr");
+    relayed.send_to(b"ping", peer_addr).await.expect("send");
+    let mut buf = [0u8; 64];
+    let (n, from) = timeout(WAIT, peer.recv_from(&mut buf))
+        .await
+        .expect("the peer hears the client")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"ping");
+    peer.send_to(b"pong", from).await.expect("reply");
+    let (n, _) = timeout(WAIT, relayed.recv_from(&mut buf))
+        .await
+        .expect("the client hears the peer")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"pong");
+    let took = started.elapsed();
+
+    // All of that happened while the flood ran.
+    let sent_during = sent.load(Relaxed) - sent_before;
+    stop.store(true, Relaxed);
+    flood.join().expect("flood thread");
+    let rate = f64::from(sent.load(Relaxed)) / flood_started.elapsed().as_secs_f64();
+    eprintln!("real client done in {took:?}, {sent_during} flood requests meanwhile, {rate:.0}/s");
+    assert!(sent_during > 0, "the flood ran meanwhile");
+    assert!(rate > 2000.0, "the flood sent {rate:.0}/s");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    relayed.close().await.expect("close");
+    client.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn simultaneous_allocates_of_one_user_get_exactly_the_quota_and_closing_frees_a_slot() {
+    let server = relay_with_turn(|c| c.turn.user_quota = 3).await;
+    let (addr, user, pass) = turn_from_welcome(&server).await;
+    // Eight clients (eight ports) with one credential, all at once.
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(turn_client(addr, &user, &pass).await);
+    }
+    let results =
+        futures_util::future::join_all(clients.iter().map(|c| timeout(WAIT, c.allocate()))).await;
+    let mut relayed = Vec::new();
+    let mut refused = 0;
+    for r in results {
+        match r.expect("answered in time") {
+            Ok(conn) => relayed.push(conn),
+            Err(e) => {
+                assert!(e.to_string().contains("486"), "quota reached, got: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((relayed.len(), refused), (3, 5));
+    assert_eq!(server.metric("meshcast_turn_allocations").await, 3.0);
+    assert_eq!(
+        server.metric("meshcast_turn_quota_rejections_total").await,
+        5.0
+    );
+
+    // Closing one gives its slot back (to the gate and the relay ports alike).
+    relayed.pop().expect("one").close().await.expect("close");
+    let late = turn_client(addr, &user, &pass).await;
+    let conn = timeout(WAIT, async {
+        loop {
+            if let Ok(conn) = late.allocate().await {
+                break conn;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a freed slot is allocated again");
+    assert_eq!(server.metric("meshcast_turn_allocations").await, 3.0);
+    conn.close().await.expect("close");
+    for c in relayed {
+        c.close().await.expect("close");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! The gate in front of webrtc-rs's TURN server: the UDP socket it reads
-//! from, so every datagram passes here first.
+//! The gate in front of webrtc-rs's TURN server: it sees every datagram
+//! first and decides, for each, forward, answer or drop.
 //!
 //! The crate's server keeps a nonce for every unauthenticated request it
 //! answers and forgets one only when a client presents it again, so a flood
@@ -9,60 +9,42 @@
 //! - it answers every challenge itself (401 and 438 with REALM and NONCE),
 //!   checks the credentials (`expiry:peer`, HMAC of the shared secret) and
 //!   MESSAGE-INTEGRITY, and forwards only requests that pass, so the server
-//!   never mints a nonce for a stranger;
-//! - the nonces it hands out are ones it made the server mint, by feeding it
-//!   a request of its own; it rotates them before they expire and presents
-//!   the expired one back so the server drops it: the server holds at most
-//!   two or three nonces, whatever the traffic;
+//!   never mints a nonce for a stranger; the nonces it hands out are ones it
+//!   made the server mint ([nonces](super::nonces));
+//! - its replies are rate-limited per source IP and in total
+//!   ([limiter](super::limiter)), so one flood cannot take every real
+//!   client's challenge and the server is a poor amplifier;
 //! - CreatePermission and ChannelBind naming a refused peer get 403;
-//! - Allocate over the per-user quota gets 486, over the total 508.
-//!
-//! Its own state is bounded too: the nonces, one entry per live allocation,
-//! and a capped map of Allocate requests awaiting the server's answer.
-//! Replies to unauthenticated requests are rate-limited, so the server is a
-//! poor amplifier for spoofed floods.
+//! - Allocate reserves a slot in the [quota](super::quota) before it is
+//!   forwarded: over the per-user quota it gets 486, over the total 508.
 
+use super::limiter::{Kind, Limiter, Refused};
+use super::nonces::{Inject, Nonces};
 use super::policy::PeerPolicy;
+use super::quota::{Full, Quota};
+use super::stun::{error_response, peer_addresses};
 use super::{Auth, TurnLimits};
-use crate::bucket::TokenBucket;
 use crate::metrics::Metrics;
-use async_trait::async_trait;
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use stun::agent::TransactionId;
 use stun::attributes::{
-    ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS,
-    RawAttribute,
+    ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME, RawAttribute,
 };
 use stun::error_code::{
     CODE_ALLOC_QUOTA_REACHED, CODE_BAD_REQUEST, CODE_FORBIDDEN, CODE_INSUFFICIENT_CAPACITY,
-    CODE_STALE_NONCE, CODE_UNAUTHORIZED, ErrorCode, ErrorCodeAttribute,
+    CODE_STALE_NONCE, CODE_UNAUTHORIZED, ErrorCode,
 };
-use stun::fingerprint::FINGERPRINT;
 use stun::integrity::MessageIntegrity;
 use stun::message::{
-    CLASS_ERROR_RESPONSE, CLASS_REQUEST, CLASS_SUCCESS_RESPONSE, MAGIC_COOKIE, METHOD_ALLOCATE,
+    CLASS_ERROR_RESPONSE, CLASS_REQUEST, CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE,
     METHOD_CHANNEL_BIND, METHOD_CREATE_PERMISSION, METHOD_REFRESH, Message, MessageType, Setter,
     is_message,
 };
 use stun::textattrs::TextAttribute;
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-/// The server's nonce lifetime (turn 0.17: one hour, from RFC 5766).
-const SERVER_NONCE_LIFETIME: Duration = Duration::from_secs(3600);
-/// Clients may use a nonce this long; later they get 438 and the next one.
-const ACCEPT_FOR: Duration = Duration::from_secs(3600 - 120);
-/// A new nonce is minted when the newest is this old.
-const ROTATE_AFTER: Duration = Duration::from_secs(1800);
-/// An injected request unanswered this long is given up.
-const INJECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Allocate requests awaiting the server's answer, at most.
-const MAX_PENDING_ALLOCATES: usize = 1024;
 /// The source address of the gate's own requests to the server. The server
 /// answers it through `send_to`, where the gate takes the nonce out.
 pub(super) const SELF_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
@@ -78,101 +60,28 @@ pub(super) enum Verdict {
     Drop,
 }
 
-/// The server nonces the gate knows, oldest first.
-#[derive(Debug, Default)]
-pub(super) struct Nonces {
-    known: Vec<(String, Instant)>,
-    injected: Option<Instant>,
-}
-
-/// A request the gate feeds the server to make it mint a nonce.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Inject {
-    /// An unauthenticated Allocate: the server answers 401 with a new nonce.
-    Mint,
-    /// An Allocate presenting this expired nonce: the server drops it and
-    /// answers 438 with a new one.
-    Retire(String),
-}
-
-impl Nonces {
-    /// The nonce to hand out, if the newest is still good.
-    pub(super) fn current(&self, now: Instant) -> Option<&str> {
-        self.known
-            .last()
-            .filter(|(_, at)| now.saturating_duration_since(*at) < ACCEPT_FOR)
-            .map(|(n, _)| n.as_str())
-    }
-
-    pub(super) fn accepts(&self, nonce: &[u8], now: Instant) -> bool {
-        self.known
-            .iter()
-            .any(|(n, at)| n.as_bytes() == nonce && now.saturating_duration_since(*at) < ACCEPT_FOR)
-    }
-
-    /// What to feed the server now, if anything.
-    pub(super) fn next(&mut self, now: Instant) -> Option<Inject> {
-        if self
-            .injected
-            .is_some_and(|at| now.saturating_duration_since(at) < INJECT_TIMEOUT)
-        {
-            return None;
-        }
-        let inject = match self.known.as_slice() {
-            [] => Inject::Mint,
-            [.., (_, newest)] if now.saturating_duration_since(*newest) < ROTATE_AFTER => {
-                return None;
-            }
-            [(oldest, at), _, ..]
-                if now.saturating_duration_since(*at)
-                    > SERVER_NONCE_LIFETIME + Duration::from_secs(5) =>
-            {
-                let oldest = oldest.clone();
-                self.known.remove(0);
-                Inject::Retire(oldest)
-            }
-            // Two good ones already: wait for the older to expire.
-            [_, _, ..] => return None,
-            [_] => Inject::Mint,
-        };
-        self.injected = Some(now);
-        Some(inject)
-    }
-
-    /// The server minted `nonce`.
-    pub(super) fn minted(&mut self, nonce: String, now: Instant) {
-        self.injected = None;
-        self.known.push((nonce, now));
-        // Never more than three, whatever happens (each is ~40 bytes).
-        if self.known.len() > 3 {
-            self.known.remove(0);
-        }
-    }
-
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.known.len()
-    }
-}
-
 #[derive(Debug)]
 struct State {
     nonces: Nonces,
-    /// Live allocations per user (the peer id in `expiry:peer`), by client address.
-    allocations: HashMap<String, HashSet<SocketAddr>>,
-    total: usize,
-    /// Allocate requests forwarded, by transaction id: (user, client address).
-    pending: HashMap<[u8; 12], (String, SocketAddr)>,
-    replies: TokenBucket,
+    replies: Limiter,
 }
 
 /// The gate's logic, without the socket (tested directly).
 pub(super) struct Gate {
     auth: Auth,
     policy: Arc<PeerPolicy>,
-    limits: TurnLimits,
+    quota: Arc<Quota>,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
+}
+
+/// The user (peer id) of a username `expiry:peer`; the whole name if it has
+/// no peer part.
+fn user_of(username: &str) -> &str {
+    match username.split_once(':') {
+        Some((_, user)) if !user.is_empty() => user,
+        _ => username,
+    }
 }
 
 impl Gate {
@@ -180,21 +89,17 @@ impl Gate {
         auth: Auth,
         policy: Arc<PeerPolicy>,
         limits: TurnLimits,
+        quota: Arc<Quota>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let replies =
-            TokenBucket::new(limits.replies_burst, limits.replies_per_sec, Instant::now());
         Self {
             auth,
             policy,
-            limits,
+            quota,
             metrics,
             state: Mutex::new(State {
                 nonces: Nonces::default(),
-                allocations: HashMap::new(),
-                total: 0,
-                pending: HashMap::new(),
-                replies,
+                replies: Limiter::new(limits.replies, Instant::now()),
             }),
         }
     }
@@ -230,53 +135,42 @@ impl Gate {
         };
         if !m.contains(ATTR_MESSAGE_INTEGRITY) {
             self.metrics.turn_challenges.fetch_add(1, Relaxed);
-            return self.challenge(&mut state, &m, CODE_UNAUTHORIZED, &current, now);
+            return self.challenge(&mut state, &m, src, CODE_UNAUTHORIZED, &current, now);
         }
         if !m
             .get(ATTR_NONCE)
             .is_ok_and(|n| state.nonces.accepts(&n, now))
         {
             self.metrics.turn_challenges.fetch_add(1, Relaxed);
-            return self.challenge(&mut state, &m, CODE_STALE_NONCE, &current, now);
+            return self.challenge(&mut state, &m, src, CODE_STALE_NONCE, &current, now);
         }
         let user = match self.authenticate(&mut m, method == METHOD_ALLOCATE) {
             Ok(user) => user,
             Err(code) => {
                 self.metrics.turn_auth_failures.fetch_add(1, Relaxed);
-                return self.challenge(&mut state, &m, code, &current, now);
+                return self.challenge(&mut state, &m, src, code, &current, now);
             }
         };
         if method == METHOD_CREATE_PERMISSION || method == METHOD_CHANNEL_BIND {
             let peers = peer_addresses(&m);
             if peers.is_empty() {
-                return self.reject(&mut state, &m, CODE_BAD_REQUEST, now);
+                return self.reject(&mut state, &m, src, CODE_BAD_REQUEST, now);
             }
             if let Some(refused) = peers.iter().find(|p| !self.policy.allows(p.ip())) {
                 tracing::debug!(%src, peer = %refused, "TURN: relaying to that peer refused");
                 self.metrics.turn_peers_refused.fetch_add(1, Relaxed);
-                return self.reject(&mut state, &m, CODE_FORBIDDEN, now);
+                return self.reject(&mut state, &m, src, CODE_FORBIDDEN, now);
             }
         }
-        if method == METHOD_ALLOCATE {
-            let has = state
-                .allocations
-                .get(&user)
-                .is_some_and(|a| a.contains(&src));
-            if !has {
-                let mine = state.allocations.get(&user).map_or(0, HashSet::len);
-                if mine >= self.limits.user_quota {
-                    self.metrics.turn_quota_rejections.fetch_add(1, Relaxed);
-                    return self.reject(&mut state, &m, CODE_ALLOC_QUOTA_REACHED, now);
-                }
-                if state.total >= self.limits.max_allocations {
-                    self.metrics.turn_quota_rejections.fetch_add(1, Relaxed);
-                    return self.reject(&mut state, &m, CODE_INSUFFICIENT_CAPACITY, now);
-                }
-            }
-            if state.pending.len() >= MAX_PENDING_ALLOCATES {
-                state.pending.clear(); // answers lost; the clients retransmit
-            }
-            state.pending.insert(m.transaction_id.0, (user, src));
+        if method == METHOD_ALLOCATE
+            && let Err(full) = self.quota.reserve(&user, src, now)
+        {
+            self.metrics.turn_quota_rejections.fetch_add(1, Relaxed);
+            let code = match full {
+                Full::User => CODE_ALLOC_QUOTA_REACHED,
+                Full::Total => CODE_INSUFFICIENT_CAPACITY,
+            };
+            return self.reject(&mut state, &m, src, code, now);
         }
         Verdict::Forward
     }
@@ -294,7 +188,7 @@ impl Gate {
         if realm != self.auth.realm {
             return Err(CODE_UNAUTHORIZED);
         }
-        let (expiry, user) = username.split_once(':').unwrap_or((&username, ""));
+        let (expiry, _) = username.split_once(':').unwrap_or((&username, ""));
         let expiry = expiry.parse::<u64>().map_err(|_| CODE_UNAUTHORIZED)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -313,11 +207,7 @@ impl Gate {
         let password = crate::ice::turn_credential(&self.auth.secret, &username);
         let key = MessageIntegrity::new_long_term_integrity(username.clone(), realm, password);
         key.check(m).map_err(|_| CODE_UNAUTHORIZED)?;
-        Ok(if user.is_empty() {
-            username
-        } else {
-            user.to_owned()
-        })
+        Ok(user_of(&username).to_owned())
     }
 
     /// 401/438 carry the realm and the current nonce.
@@ -325,40 +215,57 @@ impl Gate {
         &self,
         state: &mut State,
         req: &Message,
+        src: SocketAddr,
         code: ErrorCode,
         nonce: &str,
         now: Instant,
     ) -> Verdict {
-        if !state.replies.take(now) {
-            self.metrics.turn_replies_dropped.fetch_add(1, Relaxed);
+        if !self.may_reply(state, src, Kind::Challenge, now) {
             return Verdict::Drop;
         }
-        error_response(
-            req,
-            code,
-            vec![
-                Box::new(TextAttribute::new(ATTR_REALM, self.auth.realm.clone())),
-                Box::new(TextAttribute::new(ATTR_NONCE, nonce.to_owned())),
-            ],
-        )
+        let attrs: Vec<Box<dyn Setter>> = vec![
+            Box::new(TextAttribute::new(ATTR_REALM, self.auth.realm.clone())),
+            Box::new(TextAttribute::new(ATTR_NONCE, nonce.to_owned())),
+        ];
+        error_response(req, code, attrs).map_or(Verdict::Drop, Verdict::Reply)
     }
 
-    fn reject(&self, state: &mut State, req: &Message, code: ErrorCode, now: Instant) -> Verdict {
-        if !state.replies.take(now) {
-            self.metrics.turn_replies_dropped.fetch_add(1, Relaxed);
+    fn reject(
+        &self,
+        state: &mut State,
+        req: &Message,
+        src: SocketAddr,
+        code: ErrorCode,
+        now: Instant,
+    ) -> Verdict {
+        if !self.may_reply(state, src, Kind::Rejection, now) {
             return Verdict::Drop;
         }
-        error_response(req, code, Vec::new())
+        error_response(req, code, Vec::new()).map_or(Verdict::Drop, Verdict::Reply)
     }
 
-    /// Sees what the server sends: nonces for the gate itself, and Allocate
-    /// successes (a new allocation). Returns false if it must not go out.
+    fn may_reply(&self, state: &mut State, src: SocketAddr, kind: Kind, now: Instant) -> bool {
+        match state.replies.allow(src, now, kind) {
+            Ok(()) => true,
+            Err(refused) => {
+                self.metrics.turn_replies_dropped.fetch_add(1, Relaxed);
+                if refused == Refused::PerIp {
+                    self.metrics
+                        .turn_replies_dropped_per_ip
+                        .fetch_add(1, Relaxed);
+                }
+                false
+            }
+        }
+    }
+
+    /// Sees what the server sends: nonces for the gate itself, and answers to
+    /// Allocate (a reservation becomes an allocation, or is released).
+    /// Returns false if it must not go out.
     pub(super) fn outbound(&self, packet: &[u8], to: SocketAddr, now: Instant) -> bool {
         if !is_message(packet) || packet.len() < 20 {
             return true;
         }
-        let typ = u16::from_be_bytes([packet[0], packet[1]]);
-        let allocate_ok = MessageType::new(METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE).value();
         if to == SELF_ADDR {
             let mut m = Message::new();
             if m.unmarshal_binary(packet).is_ok()
@@ -368,43 +275,18 @@ impl Gate {
             }
             return false;
         }
-        if typ == allocate_ok {
-            let mut txid = [0u8; 12];
-            txid.copy_from_slice(&packet[8..20]);
-            let mut state = self.state();
-            if let Some((user, client)) = state.pending.remove(&txid)
-                && state.allocations.entry(user).or_default().insert(client)
-            {
-                state.total += 1;
-                self.metrics
-                    .turn_allocations
-                    .store(state.total as u64, Relaxed);
-            }
+        let typ = u16::from_be_bytes([packet[0], packet[1]]);
+        if typ == MessageType::new(METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE).value() {
+            self.quota.succeeded(to);
+        } else if typ == MessageType::new(METHOD_ALLOCATE, CLASS_ERROR_RESPONSE).value() {
+            self.quota.failed(to);
         }
         true
     }
 
-    /// The server closed the allocation of `user` (`expiry:peer`) for `client`.
+    /// The server closed the allocation of `username` (`expiry:peer`) for `client`.
     pub(super) fn closed(&self, username: &str, client: SocketAddr) {
-        let user = username.split_once(':').map_or(username, |(_, u)| u);
-        let user = if user.is_empty() { username } else { user };
-        let mut state = self.state();
-        let removed = match state.allocations.get_mut(user) {
-            Some(set) => {
-                let removed = set.remove(&client);
-                if set.is_empty() {
-                    state.allocations.remove(user);
-                }
-                removed
-            }
-            None => false,
-        };
-        if removed {
-            state.total -= 1;
-            self.metrics
-                .turn_allocations
-                .store(state.total as u64, Relaxed);
-        }
+        self.quota.closed(user_of(username), client);
     }
 
     /// The request to feed the server now, if any.
@@ -431,140 +313,5 @@ impl Gate {
     #[cfg(test)]
     pub(super) fn nonces(&self) -> usize {
         self.state().nonces.len()
-    }
-}
-
-fn error_response(req: &Message, code: ErrorCode, mut extra: Vec<Box<dyn Setter>>) -> Verdict {
-    let mut m = Message::new();
-    let mut setters: Vec<Box<dyn Setter>> = vec![
-        Box::new(MessageType::new(req.typ.method, CLASS_ERROR_RESPONSE)),
-        Box::new(req.transaction_id),
-        Box::new(ErrorCodeAttribute {
-            code,
-            reason: Vec::new(),
-        }),
-    ];
-    setters.append(&mut extra);
-    setters.push(Box::new(FINGERPRINT));
-    match m.build(&setters) {
-        Ok(()) => Verdict::Reply(m.raw),
-        Err(_) => Verdict::Drop,
-    }
-}
-
-/// Every XOR-PEER-ADDRESS in the request (CreatePermission may carry several).
-fn peer_addresses(m: &Message) -> Vec<SocketAddr> {
-    m.attributes
-        .0
-        .iter()
-        .filter(|a| a.typ == ATTR_XOR_PEER_ADDRESS)
-        .filter_map(|a| xor_address(&a.value, &m.transaction_id))
-        .collect()
-}
-
-/// Decodes an XOR-*-ADDRESS value (RFC 5389 15.2).
-fn xor_address(v: &[u8], txid: &TransactionId) -> Option<SocketAddr> {
-    let cookie = MAGIC_COOKIE.to_be_bytes();
-    let port = u16::from_be_bytes([*v.get(2)?, *v.get(3)?]) ^ (MAGIC_COOKIE >> 16) as u16;
-    match (v.get(1)?, v.len()) {
-        (1, 8) => {
-            let o: [u8; 4] = std::array::from_fn(|i| v[4 + i] ^ cookie[i]);
-            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(o)), port))
-        }
-        (2, 20) => {
-            let mask: Vec<u8> = cookie.iter().chain(txid.0.iter()).copied().collect();
-            let o: [u8; 16] = std::array::from_fn(|i| v[4 + i] ^ mask[i]);
-            Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(o)), port))
-        }
-        _ => None,
-    }
-}
-
-/// The server's UDP socket, seen through the gate.
-pub(super) struct GateConn {
-    pub(super) gate: Arc<Gate>,
-    pub(super) socket: UdpSocket,
-    pub(super) inject: tokio::sync::Mutex<mpsc::Receiver<Vec<u8>>>,
-    pub(super) stop: CancellationToken,
-}
-
-#[async_trait]
-impl util::Conn for GateConn {
-    async fn connect(&self, _addr: SocketAddr) -> util::Result<()> {
-        Err(util::Error::Other(
-            "the TURN listener is not connected".into(),
-        ))
-    }
-
-    async fn recv(&self, _buf: &mut [u8]) -> util::Result<usize> {
-        Err(util::Error::Other(
-            "the TURN listener has no single peer".into(),
-        ))
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> util::Result<(usize, SocketAddr)> {
-        let mut inject = self.inject.lock().await;
-        loop {
-            tokio::select! {
-                biased;
-                () = self.stop.cancelled() => return Err(util::Error::Other("closed".into())),
-                Some(request) = inject.recv() => {
-                    let n = request.len().min(buf.len());
-                    buf[..n].copy_from_slice(&request[..n]);
-                    return Ok((n, SELF_ADDR));
-                }
-                received = self.socket.recv_from(buf) => {
-                    let (n, src) = match received {
-                        Ok(r) => r,
-                        Err(e) => {
-                            // An ICMP error surfacing on the socket must not end the server.
-                            tracing::debug!("TURN socket: {e}");
-                            continue;
-                        }
-                    };
-                    match self.gate.inspect(&buf[..n], src, Instant::now()) {
-                        Verdict::Forward => return Ok((n, src)),
-                        Verdict::Reply(reply) => {
-                            if let Err(e) = self.socket.send_to(&reply, src).await {
-                                tracing::debug!(%src, "TURN reply: {e}");
-                            }
-                        }
-                        Verdict::Drop => {}
-                    }
-                }
-            }
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> util::Result<usize> {
-        Err(util::Error::Other(
-            "the TURN listener has no single peer".into(),
-        ))
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> util::Result<usize> {
-        if !self.gate.outbound(buf, target, Instant::now()) {
-            return Ok(buf.len());
-        }
-        Ok(self.socket.send_to(buf, target).await?)
-    }
-
-    fn local_addr(&self) -> util::Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    /// The server calls this for every allocation it closes, on the socket
-    /// they all share: it must not close anything. The listener stops with
-    /// the server (`stop`).
-    async fn close(&self) -> util::Result<()> {
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
     }
 }

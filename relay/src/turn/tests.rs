@@ -1,8 +1,10 @@
 //! The gate's decisions, datagram by datagram, without sockets. The real
 //! server behind it is exercised in tests/turn.rs.
 
-use super::gate::{Gate, Inject, Nonces, SELF_ADDR, Verdict};
+use super::gate::{Gate, SELF_ADDR, Verdict};
+use super::limiter::ReplyRates;
 use super::policy::PeerPolicy;
+use super::quota::Quota;
 use super::{Auth, REALM, TurnLimits};
 use crate::ice::turn_credential;
 use crate::metrics::Metrics;
@@ -26,6 +28,17 @@ use turn::proto::peeraddr::PeerAddress;
 const SECRET: &str = "s3cret";
 
 fn gate(metrics: Arc<Metrics>) -> Gate {
+    let limits = TurnLimits {
+        max_allocations: 3,
+        user_quota: 2,
+        replies: ReplyRates {
+            per_sec: 10.0,
+            burst: 20.0,
+            per_ip_per_sec: 10.0,
+            per_ip_burst: 20.0,
+        },
+    };
+    let quota = Quota::new(limits.user_quota, limits.max_allocations, metrics.clone());
     Gate::new(
         Auth {
             secret: SECRET.into(),
@@ -33,12 +46,8 @@ fn gate(metrics: Arc<Metrics>) -> Gate {
             refresh_grace: Duration::from_secs(3600),
         },
         Arc::new(PeerPolicy::default()),
-        TurnLimits {
-            max_allocations: 3,
-            user_quota: 2,
-            replies_per_sec: 10.0,
-            replies_burst: 20.0,
-        },
+        limits,
+        Arc::new(quota),
         metrics,
     )
 }
@@ -221,6 +230,7 @@ fn credentials_are_checked_by_the_gate() {
     let t0 = Instant::now();
     mint(&g, "nonce-1", t0);
     let live = unix_now() + 600;
+    let answer = |r: &Req| error_of(&g.inspect(&r.bytes().0, src(1), t0));
 
     let (good, _) = Req::new(METHOD_ALLOCATE)
         .signed("nonce-1", "alice", live)
@@ -229,31 +239,22 @@ fn credentials_are_checked_by_the_gate() {
 
     let mut wrong = Req::new(METHOD_ALLOCATE).signed("nonce-1", "alice", live);
     wrong.creds = wrong.creds.map(|(u, _)| (u, "not-the-password".into()));
-    assert_eq!(error_of(&g.inspect(&wrong.bytes().0, src(1), t0)).0, 401);
+    assert_eq!(answer(&wrong).0, 401);
 
     let expired = Req::new(METHOD_ALLOCATE).signed("nonce-1", "alice", unix_now() - 1);
-    assert_eq!(error_of(&g.inspect(&expired.bytes().0, src(1), t0)).0, 401);
+    assert_eq!(answer(&expired).0, 401);
 
     let mut other_realm = Req::new(METHOD_ALLOCATE).signed("nonce-1", "alice", live);
     other_realm.realm = "elsewhere";
-    assert_eq!(
-        error_of(&g.inspect(&other_realm.bytes().0, src(1), t0)).0,
-        401
-    );
+    assert_eq!(answer(&other_realm).0, 401);
 
     let mut no_expiry = Req::new(METHOD_ALLOCATE).signed("nonce-1", "alice", live);
     no_expiry.creds = Some(("alice".into(), turn_credential(SECRET, "alice")));
-    assert_eq!(
-        error_of(&g.inspect(&no_expiry.bytes().0, src(1), t0)).0,
-        401
-    );
+    assert_eq!(answer(&no_expiry).0, 401);
 
     // A nonce the server never minted: 438 with the real one.
     let stale = Req::new(METHOD_ALLOCATE).signed("made-up", "alice", live);
-    assert_eq!(
-        error_of(&g.inspect(&stale.bytes().0, src(1), t0)),
-        (438, Some("nonce-1".into()))
-    );
+    assert_eq!(answer(&stale), (438, Some("nonce-1".into())));
     assert_eq!(metrics.turn_auth_failures.load(Relaxed), 4);
 
     // An expired credential may still refresh an allocation within the grace...
@@ -261,7 +262,7 @@ fn credentials_are_checked_by_the_gate() {
     assert_eq!(g.inspect(&refresh.bytes().0, src(1), t0), Verdict::Forward);
     // ...but not after it.
     let refresh = Req::new(METHOD_REFRESH).signed("nonce-1", "alice", unix_now() - 3700);
-    assert_eq!(error_of(&g.inspect(&refresh.bytes().0, src(1), t0)).0, 401);
+    assert_eq!(answer(&refresh).0, 401);
 }
 
 #[test]
@@ -289,16 +290,9 @@ fn permissions_for_refused_peers_get_403() {
         "[fd00::1]:5000",
         "224.0.0.1:5000",
     ] {
-        assert_eq!(
-            error_of(&perm(&[refused], METHOD_CREATE_PERMISSION)).0,
-            403,
-            "{refused}"
-        );
-        assert_eq!(
-            error_of(&perm(&[refused], METHOD_CHANNEL_BIND)).0,
-            403,
-            "{refused}"
-        );
+        for method in [METHOD_CREATE_PERMISSION, METHOD_CHANNEL_BIND] {
+            assert_eq!(error_of(&perm(&[refused], method)).0, 403, "{refused}");
+        }
     }
     // One bad address among good ones is enough to refuse.
     assert_eq!(
@@ -321,97 +315,81 @@ fn permissions_for_refused_peers_get_403() {
     assert_eq!(metrics.turn_peers_refused.load(Relaxed), 19);
 }
 
+/// The server's success answer to Allocate `txid`, as it goes out to `to`.
+fn allocate_succeeds(g: &Gate, txid: TransactionId, to: SocketAddr) {
+    let ok = build(&[
+        Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE)),
+        Box::new(txid),
+    ]);
+    assert!(g.outbound(&ok, to, Instant::now()));
+}
+
+fn allocate(g: &Gate, user: &str, from: SocketAddr) -> (Verdict, TransactionId) {
+    let (bytes, txid) = Req::new(METHOD_ALLOCATE)
+        .signed("nonce-1", user, unix_now() + 600)
+        .bytes();
+    (g.inspect(&bytes, from, Instant::now()), txid)
+}
+
 #[test]
 fn allocations_are_capped_per_user_and_in_total() {
     let metrics = Arc::new(Metrics::default());
     let g = gate(metrics.clone());
-    let t0 = Instant::now();
-    mint(&g, "nonce-1", t0);
-    let live = unix_now() + 600;
-    let allocate = |user: &str, from: SocketAddr| {
-        let (bytes, txid) = Req::new(METHOD_ALLOCATE)
-            .signed("nonce-1", user, live)
-            .bytes();
-        let verdict = g.inspect(&bytes, from, t0);
+    mint(&g, "nonce-1", Instant::now());
+    let allocated = |user: &str, from| {
+        let (verdict, txid) = allocate(&g, user, from);
         if verdict == Verdict::Forward {
-            // The server's success answer, as it goes out.
-            let ok = build(&[
-                Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE)),
-                Box::new(txid),
-            ]);
-            assert!(g.outbound(&ok, from, t0));
+            allocate_succeeds(&g, txid, from);
         }
         verdict
     };
-    assert_eq!(allocate("alice", src(1)), Verdict::Forward);
-    assert_eq!(allocate("alice", src(2)), Verdict::Forward);
-    assert_eq!(error_of(&allocate("alice", src(3))).0, 486);
+    assert_eq!(allocated("alice", src(1)), Verdict::Forward);
+    assert_eq!(allocated("alice", src(2)), Verdict::Forward);
+    assert_eq!(error_of(&allocated("alice", src(3))).0, 486);
     // A retransmission from an address that has one is the server's business.
-    assert_eq!(allocate("alice", src(1)), Verdict::Forward);
-    assert_eq!(allocate("bob", src(4)), Verdict::Forward);
+    assert_eq!(allocated("alice", src(1)), Verdict::Forward);
+    assert_eq!(allocated("bob", src(4)), Verdict::Forward);
     assert_eq!(metrics.turn_allocations.load(Relaxed), 3);
-    assert_eq!(error_of(&allocate("carol", src(5))).0, 508);
+    assert_eq!(error_of(&allocated("carol", src(5))).0, 508);
 
     // Closing one frees both the user's quota and the total.
+    let live = unix_now() + 600;
     g.closed(&format!("{live}:alice"), src(1));
     assert_eq!(metrics.turn_allocations.load(Relaxed), 2);
-    assert_eq!(allocate("alice", src(3)), Verdict::Forward);
+    assert_eq!(allocated("alice", src(3)), Verdict::Forward);
     g.closed(&format!("{live}:bob"), src(4));
     g.closed(&format!("{live}:bob"), src(4)); // twice is harmless
-    assert_eq!(allocate("carol", src(5)), Verdict::Forward);
+    assert_eq!(allocated("carol", src(5)), Verdict::Forward);
     assert_eq!(metrics.turn_allocations.load(Relaxed), 3);
     assert_eq!(metrics.turn_quota_rejections.load(Relaxed), 2);
 }
 
 #[test]
-fn the_servers_nonces_rotate_and_stay_few() {
-    let t0 = Instant::now();
-    let mut n = Nonces::default();
-    assert_eq!(n.current(t0), None);
-    assert_eq!(n.next(t0), Some(Inject::Mint));
-    assert_eq!(n.next(t0), None, "one request at a time");
-    n.minted("n1".into(), t0);
-    assert_eq!(n.current(t0), Some("n1"));
-    assert_eq!(n.next(t0 + Duration::from_secs(60)), None);
-
-    let at = |s: u64| t0 + Duration::from_secs(s);
-    assert_eq!(n.next(at(1800)), Some(Inject::Mint));
-    n.minted("n2".into(), at(1800));
-    assert_eq!(n.current(at(1800)), Some("n2"));
-    assert!(
-        n.accepts(b"n1", at(3000)),
-        "the old one still works for a while"
-    );
-    assert!(
-        !n.accepts(b"n1", at(3500)),
-        "and not up to the server's limit"
-    );
-    assert_eq!(n.next(at(3500)), None);
-    // Past the server's lifetime the old one is presented back, so the server
-    // drops it and mints the next.
-    assert_eq!(n.next(at(3606)), Some(Inject::Retire("n1".into())));
-    assert_eq!(n.len(), 1);
-    n.minted("n3".into(), at(3606));
-
-    // Two simulated days, a tick a second: always a nonce to hand out, never
-    // more than three known (and so on the server).
-    let mut minted = 3;
-    for s in 3607..(2 * 24 * 3600) {
-        if n.next(at(s)).is_some() {
-            minted += 1;
-            n.minted(format!("n{minted}"), at(s));
-        }
-        assert!(n.current(at(s)).is_some(), "no nonce at {s}s");
-        assert!(n.len() <= 3);
-    }
-    assert!(minted >= 96, "rotates about every half hour ({minted})");
-}
-
-#[test]
-fn a_lost_answer_is_retried() {
-    let t0 = Instant::now();
-    let mut n = Nonces::default();
-    assert_eq!(n.next(t0), Some(Inject::Mint));
-    assert_eq!(n.next(t0 + Duration::from_secs(4)), None);
-    assert_eq!(n.next(t0 + Duration::from_secs(6)), Some(Inject::Mint));
+fn simultaneous_allocates_from_many_ports_of_one_user_get_exactly_the_quota() {
+    let metrics = Arc::new(Metrics::default());
+    let g = gate(metrics.clone());
+    mint(&g, "nonce-1", Instant::now());
+    // Eight Allocates from eight ports of alice, all inspected before the
+    // server has answered any of them (quota 2).
+    let sent: Vec<_> = (1..=8)
+        .map(|p| (src(p), allocate(&g, "alice", src(p))))
+        .collect();
+    let (forwarded, refused): (Vec<_>, Vec<_>) =
+        sent.iter().partition(|(_, (v, _))| *v == Verdict::Forward);
+    assert_eq!(forwarded.len(), 2, "exactly the quota reaches the server");
+    assert!(refused.iter().all(|(_, (v, _))| error_of(v).0 == 486));
+    // The server's answers come back: one succeeds, one fails (its slot is
+    // free again), and a reservation nobody answers still counts.
+    let (ok_from, (_, ok_txid)) = forwarded[0];
+    allocate_succeeds(&g, *ok_txid, *ok_from);
+    assert_eq!(metrics.turn_allocations.load(Relaxed), 1);
+    assert_eq!(error_of(&allocate(&g, "alice", src(9)).0).0, 486);
+    let (err_from, (_, err_txid)) = forwarded[1];
+    let err = build(&[
+        Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_ERROR_RESPONSE)),
+        Box::new(*err_txid),
+    ]);
+    assert!(g.outbound(&err, *err_from, Instant::now()));
+    assert_eq!(allocate(&g, "alice", src(9)).0, Verdict::Forward);
+    assert_eq!(error_of(&allocate(&g, "alice", src(10)).0).0, 486);
 }
