@@ -50,11 +50,11 @@ const SEES: Record<string, string[]> = {
   Vic: ['Ada', 'Bob', 'Iso'],
 };
 
-async function setUp(browser: Browser, room: string): Promise<{ peers: Peer[]; net: IsolatedNet }> {
+async function setUp(browser: Browser, room: string, extra: string[] = []): Promise<{ peers: Peer[]; net: IsolatedNet }> {
   net = IsolatedNet.create('iso');
   // On every address of the test namespace (lo and the veth), so the
   // isolated browser reaches it too.
-  const relay = new RelayProcess(PORT, { host: '0.0.0.0' });
+  const relay = new RelayProcess(PORT, { host: '0.0.0.0', extra });
   await relay.start();
   isoBrowser = await chromium.launch({ executablePath: net.wrapper, args: net.browserArgs(PORT), headless: true });
   const q = `room=${encodeURIComponent(room)}&quality=low`;
@@ -245,8 +245,10 @@ test("one participant's network vanishes (link down: no FIN, no RST): the relay'
   const [ada, bob, iso, vic] = peers;
   const stayers = [ada, bob, vic];
   // Relay heartbeat: ping every 15 s, a connection silent for 30 s is dropped
-  // at the next ping: at most 45 s after it went silent.
+  // at the next ping: at most 45 s after it went silent; a dropped socket is
+  // announced as left after the relay's leave grace (10 s).
   const HEARTBEAT_WINDOW_MS = 45_000;
+  const LEAVE_GRACE_MS = 10_000;
   const count = (p: Peer) => p.page.locator('.topbar .count');
   await Promise.all(stayers.map((p) => expect(count(p), `${p.name} counts 4 in the room`).toHaveText('4 here')));
   const ids = Object.fromEntries(await Promise.all([ada, bob, iso].map(async (p) => [p.name, await ownPeerId(p)] as const)));
@@ -256,7 +258,7 @@ test("one participant's network vanishes (link down: no FIN, no RST): the relay'
   net!.setLink(false);
   const when = (p: Peer, check: () => unknown) =>
     p.page
-      .waitForFunction(check, null, { polling: 100, timeout: HEARTBEAT_WINDOW_MS + 15_000 })
+      .waitForFunction(check, null, { polling: 100, timeout: HEARTBEAT_WINDOW_MS + LEAVE_GRACE_MS + 15_000 })
       .then(async (h) => ((await h.jsonValue()) as number) - downAt)
       .catch(() => Infinity);
   // The room hears that Iso left (the roster shrinks) and its tile goes.
@@ -278,8 +280,8 @@ test("one participant's network vanishes (link down: no FIN, no RST): the relay'
   if (left.every(Number.isFinite)) metric('link_down_left_ms', Math.max(...left));
   expect(tileGone.filter((t) => !(t <= HEARTBEAT_WINDOW_MS)), `Iso's tile is gone from every page within ${HEARTBEAT_WINDOW_MS} ms`).toEqual([]);
   expect(
-    left.filter((t) => !(t <= HEARTBEAT_WINDOW_MS + 1_000)),
-    `the relay drops the silent connection and announces it within the heartbeat window (${HEARTBEAT_WINDOW_MS} ms)`,
+    left.filter((t) => !(t <= HEARTBEAT_WINDOW_MS + LEAVE_GRACE_MS + 1_000)),
+    `the relay drops the silent connection and announces it within the heartbeat window and the leave grace (${HEARTBEAT_WINDOW_MS} + ${LEAVE_GRACE_MS} ms)`,
   ).toEqual([]);
   await Promise.all([expectMediaFlowing(ada, ['Bob']), expectMediaFlowing(bob, ['Ada']), expectMediaFlowing(vic, ['Ada', 'Bob'])]);
   await Promise.all([
@@ -303,4 +305,90 @@ test("one participant's network vanishes (link down: no FIN, no RST): the relay'
   for (const p of peers) {
     expect(await p.page.evaluate(() => (window as any).__sameDocument === true), `${p.name} healed without a reload`).toBe(true);
   }
+});
+
+test("one participant's signaling socket is reset (no close frame): it rejoins within the leave grace, nobody sees it leave, no media connection is replaced", async ({ browser, room }) => {
+  test.setTimeout(120_000);
+  const GRACE_MS = 3_000;
+  const { peers, net } = await setUp(browser, room, ['--leave-grace', `${GRACE_MS / 1000}s`]);
+  const [ada, bob, iso, vic] = peers;
+  const stayers = [ada, bob, vic];
+  // Every relay event the stayers receive from now on.
+  await Promise.all(
+    stayers.map((p) =>
+      p.page.evaluate(() => {
+        const w = window as any;
+        w.__events = [];
+        for (const s of window.__sockets) s.addEventListener('message', (e: MessageEvent) => w.__events.push(JSON.parse(e.data).event));
+      }),
+    ),
+  );
+  await Promise.all(peers.map((p) => recordTileStates(p.page)));
+  const pcsBefore = await Promise.all(peers.map((p) => p.page.evaluate(() => window.__pcs.length)));
+  const socketsBefore = await iso.page.evaluate(() => window.__sockets.length);
+  const isoId = await ownPeerId(iso);
+
+  const resetAt = Date.now();
+  net.resetTcp(PORT);
+  // Iso's page notices, opens a new socket and is welcomed back.
+  await iso.page.waitForFunction((n) => window.__sockets.length > n && window.__sockets[window.__sockets.length - 1].readyState === 1, socketsBefore, {
+    timeout: 10_000,
+  });
+  await expect(iso.page.getByTestId('status')).toHaveText(/\bConnected\b/, { timeout: 10_000 });
+  metric('socket_reset_rejoined_ms', Date.now() - resetAt);
+  // Past the grace, so a leave the rejoin did not cancel would have come.
+  const until = resetAt + GRACE_MS + 2_000;
+  await ada.page.waitForTimeout(Math.max(0, until - Date.now()));
+
+  for (const p of stayers) {
+    const events: string[] = await p.page.evaluate(() => (window as any).__events);
+    expect(events.filter((e) => e === 'peerLeft' || e === 'peerJoined'), `${p.name} hears no leave and no join (events: ${events.join(', ')})`).toEqual([]);
+    const tile = await tileStateLog(p.page, isoId);
+    expect(tile.filter(([, s]) => s === 'gone'), `${p.name}'s tile of Iso never went (${JSON.stringify(tile)})`).toEqual([]);
+  }
+  const pcsAfter = await Promise.all(peers.map((p) => p.page.evaluate(() => window.__pcs.length)));
+  expect(pcsAfter, 'no page opened a new RTCPeerConnection').toEqual(pcsBefore);
+  await Promise.all(peers.map((p) => expectMediaFlowing(p, SEES[p.name])));
+  await Promise.all(peers.map((p) => expectConnections(p, p.role === 'viewer' ? { inbound: 3, outbound: 0 } : { inbound: 2, outbound: 3 })));
+});
+
+test("a new connection stuck connecting (the participant's UDP is cut from the start) is given up after 10 s and asked for again; once UDP is back it connects", async ({ browser, room }) => {
+  test.setTimeout(120_000);
+  net = IsolatedNet.create('iso');
+  const relay = new RelayProcess(PORT, { host: '0.0.0.0' });
+  await relay.start();
+  isoBrowser = await chromium.launch({ executablePath: net.wrapper, args: net.browserArgs(PORT), headless: true });
+  const q = `room=${encodeURIComponent(room)}&quality=low`;
+  const ada = await openParticipant(browser, room, 'Ada', { url: relay.url(`/?${q}`) });
+  net.cutUdp();
+  const cutAt = Date.now();
+  const iso = await openParticipant(isoBrowser, room, 'Iso', { url: `http://${HOST_ADDR}:${PORT}/?${q}` });
+  // Ada's first inbound connection from Iso: created, never connected, and
+  // closed by the app about 10 s later (not left to ICE's own ~30 s failure).
+  const firstClose = await ada.page.waitForFunction(
+    () => {
+      const all = window.__pcHistory ?? [];
+      for (let i = 0; i < all.length; i++) {
+        const pc = window.__pcs[i];
+        if (pc.getTransceivers().some((t) => t.direction === 'sendonly')) continue;
+        const h = all[i];
+        const closed = h.find(([, s]) => s === 'close()');
+        if (closed && !h.some(([, s]) => s === 'connected')) return [h[0][0], closed[0]];
+      }
+      return null;
+    },
+    null,
+    { polling: 100, timeout: 25_000 },
+  );
+  const [created, closed] = (await firstClose.jsonValue()) as [number, number];
+  const stuckFor = closed - created;
+  console.log(`Ada's stuck connection from Iso: closed ${stuckFor} ms after it was created (${closed - cutAt} ms after the cut)`);
+  metric('stuck_connection_given_up_ms', stuckFor);
+  expect(stuckFor, 'given up 10 s after it was opened (1 s ticks)').toBeGreaterThanOrEqual(9_500);
+  expect(stuckFor, 'given up 10 s after it was opened (1 s ticks)').toBeLessThanOrEqual(12_500);
+  // It asked again: a newer connection from Iso exists.
+  await expect.poll(() => ada.page.evaluate(() => window.__pcs.length), { timeout: 10_000 }).toBeGreaterThan(2);
+  net.restoreUdp();
+  await Promise.all([expectMediaFlowing(ada, ["Iso"], { timeout: 40_000 }), expectMediaFlowing(iso, ["Ada"], { timeout: 40_000 })]);
+  await Promise.all([ada, iso].map((p) => expectConnections(p, { inbound: 1, outbound: 1 })));
 });

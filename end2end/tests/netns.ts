@@ -85,6 +85,15 @@ export class IsolatedNet {
     this.iptables(['-D', 'OUTPUT', '-p', 'udp', '-j', 'DROP']);
   }
 
+  /**
+   * Resets the namespace's TCP connections to `port` (`ss -K`): both ends
+   * see the connection end without a WebSocket close frame, as when a NAT
+   * or a proxy drops it.
+   */
+  resetTcp(port: number): void {
+    run('ip', ['netns', 'exec', this.name, 'ss', '-K', 'dport', '=', `:${port}`]);
+  }
+
   /** Takes the namespace's only link down (nothing in or out, no FIN/RST either) or up again. */
   setLink(up: boolean): void {
     run('ip', ['-n', this.name, 'link', 'set', 'eth0', up ? 'up' : 'down']);

@@ -3,7 +3,7 @@
 // credentials are refused and explained. Each test starts its own TURN
 // server and relay (inside the test namespace, on loopback, which both TURN
 // servers are told to allow: test only).
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -150,26 +150,83 @@ for (const [kind, serve] of Object.entries(SERVERS)) {
     expect(await relayCandidates(ada.page)).toBe(0);
   });
 
-  test(`expired credentials are refused by ${kind} too`, async ({ browser, room }) => {
-    const tp = turnPort++;
-    // Credentials live 1 s; Ada's are long expired when Bob arrives and she
-    // opens her connection to him.
-    const base = await startRelay(port++, [...(await serve(tp, SECRET, SECRET)), '--turn-ttl', '1s']);
-    const url = `${base}/?room=${room}&ice=relay`;
+  test(`3 s credentials through ${kind}: 10 s into a relay-only call a newcomer still connects relayed, and an ICE restart gets relay candidates again`, async ({ browser, room }) => {
+    test.setTimeout(120_000);
+    // Credentials live 3 s; the relay pushes fresh ones (iceServers) every 1.5 s.
+    const base = await startRelay(port++, [...(await serve(turnPort++, SECRET, SECRET)), '--turn-ttl', '3s']);
+    const url = `${base}/?room=${room}&ice=relay&quality=low`;
     const ada = await openParticipant(browser, room, 'Ada', { url });
-    await expect(ada.page.getByTestId('status')).toHaveText('Connected');
-    await ada.page.waitForTimeout(2_500);
-    await openParticipant(browser, room, 'Bob', { url });
-    // Ada's connection from Bob uses her expired credentials.
-    await expect(remoteTile(ada.page, 'Bob')).toContainText('TURN server refused our credentials', { timeout: 30_000 });
-    expect(await relayCandidates(ada.page)).toBe(0);
-    if (kind === 'coturn') {
-      const log = fs.readFileSync(path.join(ROOT, 'end2end', 'artifacts', `coturn-${tp}.log`), 'utf8');
-      expect(log).toMatch(/401|Unauthorized|expired|check_stun_auth/i);
-    } else {
-      const metrics = await (await fetch(`${base}/metrics`)).text();
-      const failures = Number(/^meshcast_turn_auth_failures_total (\d+)/m.exec(metrics)?.[1] ?? 0);
-      expect(failures).toBeGreaterThan(0);
+    const joinedAt = Date.now();
+    const bob = await openParticipant(browser, room, 'Bob', { url });
+    await expectMediaFlowing(ada, ['Bob']);
+    await expectMediaFlowing(bob, ['Ada']);
+    // 10 s in, every credential from a welcome has long expired.
+    await ada.page.waitForTimeout(Math.max(0, joinedAt + 10_000 - Date.now()));
+    const cyd = await openParticipant(browser, room, 'Cyd', { url });
+    await Promise.all([expectMediaFlowing(ada, ['Bob', 'Cyd']), expectMediaFlowing(bob, ['Ada', 'Cyd']), expectMediaFlowing(cyd, ['Ada', 'Bob'])]);
+    for (const [page, other] of [[ada.page, 'Cyd'], [cyd.page, 'Ada']] as const) {
+      await expect(remoteTile(page, other).getByTestId('path'), `${other} reaches the newcomer relayed`).toHaveAttribute('data-path', 'relay', { timeout: 10_000 });
+    }
+
+    // Cut UDP (all media and TURN) until the broadcasters restart ICE on
+    // their existing connections, then restore it: the restarts must gather
+    // relay candidates with fresh credentials.
+    const before = await outboundUfrags(ada.page);
+    expect(before.length, "Ada's outbound connections").toBe(2);
+    udp(false);
+    try {
+      await ada.page.waitForFunction(() => (window.__pcHistory ?? []).some((h) => h.some(([t, s]) => s === 'disconnected' && t > Date.now() - 60_000)), null, {
+        polling: 200,
+        timeout: 20_000,
+      });
+      // The app waits 3 s before restarting a disconnected connection (1 s ticks).
+      await ada.page.waitForTimeout(4_500);
+    } finally {
+      udp(true);
+    }
+    await expect
+      .poll(async () => (await outboundUfrags(ada.page)).filter((c) => c.state === 'connected' && c.local === 'relay').length, {
+        message: "Ada's outbound connections connected again through relay candidates",
+        timeout: 30_000,
+      })
+      .toBe(2);
+    const after = await outboundUfrags(ada.page);
+    expect(after.map((c) => c.index), 'the same connections, none replaced').toEqual(before.map((c) => c.index));
+    for (const [i, c] of after.entries()) expect(c.ufrag, `connection ${c.index} was ICE-restarted`).not.toEqual(before[i].ufrag);
+    await Promise.all([expectMediaFlowing(ada, ['Bob', 'Cyd']), expectMediaFlowing(bob, ['Ada', 'Cyd']), expectMediaFlowing(cyd, ['Ada', 'Bob'])]);
+    for (const p of [ada, bob, cyd]) {
+      expect(p.log.filter((l) => l.includes('answered 401')), `${p.name}: no credential was refused`).toEqual([]);
     }
   });
+}
+
+/** Ada's live outbound connections: index in __pcs, local ufrag, state, selected local candidate type. */
+async function outboundUfrags(page: import('@playwright/test').Page) {
+  return page.evaluate(async () => {
+    const out: { index: number; ufrag: string; state: string; local: string }[] = [];
+    for (const [index, pc] of window.__pcs.entries()) {
+      if (pc.connectionState === 'closed' || !pc.getTransceivers().some((t) => t.direction === 'sendonly')) continue;
+      const ufrag = /a=ice-ufrag:(\S+)/.exec(pc.localDescription?.sdp ?? '')?.[1] ?? '';
+      let local = '';
+      const stats = await pc.getStats();
+      stats.forEach((s: any) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const pair = stats.get(s.selectedCandidatePairId);
+          local = pair ? stats.get(pair.localCandidateId)?.candidateType ?? '' : '';
+        }
+      });
+      out.push({ index, ufrag, state: pc.connectionState, local });
+    }
+    return out;
+  });
+}
+
+/** Drops (or again lets through) every UDP packet in this test namespace. */
+function udp(on: boolean): void {
+  const ns = process.env.MESHCAST_E2E_NS;
+  const here = execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8' }).trim();
+  if (!ns || here !== ns) throw new Error(`refusing to touch iptables outside the test namespace (in "${here}")`);
+  for (const chain of ['INPUT', 'OUTPUT']) {
+    execFileSync('iptables', ['-w', on ? '-D' : '-I', chain, '-p', 'udp', '-j', 'DROP']);
+  }
 }

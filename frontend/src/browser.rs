@@ -102,8 +102,12 @@ pub fn origin() -> String {
 
 /// Rewrites the address bar without a navigation.
 pub fn replace_url(url: &str) {
-    if let Ok(h) = window().history() {
-        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(url));
+    let replaced = window()
+        .history()
+        .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(url)));
+    if replaced.is_err() {
+        // The room still works; only the address bar does not show it.
+        log(&format!("could not put {url} in the address bar"));
     }
 }
 
