@@ -287,7 +287,10 @@ fn routing_drops_to_stamps_from_and_keeps_conn() {
             panic!("{event} goes to the room");
         };
         let out = serde_json::to_value(out).expect("serialize");
-        assert_eq!((out["event"].as_str(), out["from"].as_str()), (Some(event), Some("p1")));
+        assert_eq!(
+            (out["event"].as_str(), out["from"].as_str()),
+            (Some(event), Some("p1"))
+        );
     }
     let get = ClientMsg::GetBroadcast { to: "p3".into() };
     assert_eq!(

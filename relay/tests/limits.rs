@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Client, Server, WAIT};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -52,7 +52,7 @@ async fn room_full() {
         .await;
     assert_eq!(late.recv().await["event"], "welcome");
     // A slot frees when someone leaves.
-    drop(peers.pop());
+    peers.pop().expect("peer").leave().await;
     let (_again, w) = Client::join(&server, "small", "again", "watcher").await;
     assert_eq!(w["peers"].as_array().map(Vec::len), Some(2));
 }
@@ -185,6 +185,8 @@ async fn silent_peers_are_dropped_by_the_heartbeat() {
     let server = Server::with(|c| {
         c.limits.ping_interval = Duration::from_millis(100);
         c.limits.idle_timeout = Duration::from_millis(300);
+        // Announced as soon as it is found silent (the grace is in tests/grace.rs).
+        c.limits.leave_grace = Duration::ZERO;
     })
     .await;
     let (mut alive, _) = Client::join(&server, "hb", "Alive", "watcher").await;
@@ -252,4 +254,115 @@ async fn graceful_shutdown_does_not_wait_for_a_peer_that_stopped_reading() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_peer_over_its_byte_budget_is_dropped_and_the_room_is_unaffected() {
+    let server = Server::with(|c| {
+        // Far more messages than the test sends: only the bytes can trip.
+        c.limits.queue_len = 1_000_000;
+        c.limits.queue_bytes = 256 * 1024;
+        c.limits.rate_per_sec = 1e6;
+        c.limits.rate_burst = 1e6;
+    })
+    .await;
+    let (mut sender, _) = Client::join(&server, "bytes", "S", "broadcaster").await;
+    let (stuck, w_stuck) = Client::join(&server, "bytes", "Stuck", "watcher").await;
+    let (mut healthy, w_healthy) = Client::join(&server, "bytes", "H", "watcher").await;
+    sender.recv().await;
+    sender.recv().await;
+    let sdp = "x".repeat(60_000);
+    let mut rounds = 0;
+    let left = loop {
+        rounds += 1;
+        assert!(rounds < 2_000, "the stuck peer was never dropped");
+        sender
+            .send(json!({"event":"offer","to":w_stuck["id"],"sdp":sdp}))
+            .await;
+        sender
+            .send(json!({"event":"offer","to":w_healthy["id"],"sdp":"small"}))
+            .await;
+        let got = healthy.recv().await;
+        if got["event"] == "peerLeft" {
+            break got;
+        }
+        assert_eq!(got["sdp"], "small", "{got}");
+    };
+    assert_eq!(left["id"], w_stuck["id"]);
+    assert_eq!(
+        server.metric("meshcast_slow_consumers_dropped_total").await,
+        1.0
+    );
+    sender
+        .send(json!({"event":"offer","to":w_healthy["id"],"sdp":"after"}))
+        .await;
+    healthy.recv_until(|m| m["sdp"] == "after").await;
+    drop(stuck);
+}
+
+#[tokio::test]
+async fn a_flood_written_without_reading_still_gets_its_errors_and_1008() {
+    let server = Server::start().await;
+    let (a, _) = Client::join(&server, "flood-unread", "A", "broadcaster").await;
+    let (mut sink, mut stream) = a.ws.split();
+    // Everything is written before anything is read.
+    let writer = tokio::spawn(async move {
+        for _ in 0..3_000 {
+            if sink
+                .feed(Message::text(r#"{"event":"broadcastAvailable"}"#))
+                .await
+                .is_err()
+            {
+                return sink;
+            }
+        }
+        if let Err(e) = sink.flush().await {
+            eprintln!("flush: {e}");
+        }
+        sink
+    });
+    let _sink = tokio::time::timeout(WAIT, writer)
+        .await
+        .expect("writes done in time")
+        .expect("writer");
+    let mut rate_limited = 0;
+    let code = loop {
+        let msg = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("a close frame in time");
+        match msg {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+                assert_eq!(v["code"], "rateLimited", "{v}");
+                rate_limited += 1;
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame, after {rate_limited} rateLimited: {other:?}"),
+        }
+    };
+    assert!(rate_limited >= 1);
+    assert_eq!(code, Some(1008));
+}
+
+#[tokio::test]
+async fn an_oversized_message_after_unread_traffic_still_gets_1009() {
+    let server = Server::with(|c| c.limits.max_message_bytes = 16 * 1024).await;
+    let (mut a, _) = Client::join(&server, "big-unread", "A", "broadcaster").await;
+    let (mut b, wb) = Client::join(&server, "big-unread", "B", "watcher").await;
+    // A never reads from here on: B's messages pile up for it.
+    for i in 0..50 {
+        b.send(json!({"event":"mediaState","audio":i % 2 == 0,"video":true}))
+            .await;
+    }
+    b.send(json!({"event":"getBroadcast","to":"nobody"})).await;
+    b.expect_error("unknownPeer").await; // the relay has routed all 50
+    let sdp = "x".repeat(17 * 1024);
+    a.send(json!({"event":"offer","to":wb["id"],"sdp":sdp}))
+        .await;
+    let (code, seen) = a.closed().await;
+    assert_eq!(code, Some(1009));
+    let states = seen.iter().filter(|m| m["event"] == "mediaState").count();
+    assert_eq!(states, 50, "{seen:?}");
+    assert_eq!(b.recv().await["event"], "peerLeft");
 }
