@@ -112,6 +112,19 @@ impl Client {
         .await
     }
 
+    /// Connects with a tiny TCP receive buffer, so that whatever the relay
+    /// sends while this client does not read piles up on the relay's side
+    /// (in its kernel send queue), where a reset would discard it.
+    pub async fn connect_small_window(server: &Server) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let tcp = socket.connect(server.addr).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(server.url(), MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("handshake");
+        Self { ws }
+    }
+
     /// Connects with extra request headers (e.g. `X-Forwarded-For`).
     pub async fn connect_with_headers(server: &Server, headers: &[(&str, &str)]) -> Self {
         let mut req = server.url().into_client_request().expect("request");
