@@ -224,9 +224,9 @@ pub struct Limits {
     #[arg(long, env = "MESHCAST_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ping_interval: Duration,
 
-    /// A connection silent this long (no pong, no message) is dropped and
-    /// announced as left; checked at each ping, so it goes within
-    /// idle_timeout + ping_interval.
+    /// A connection silent this long (no pong, no message) is dropped
+    /// (announced as left after --leave-grace); checked at each ping, so it
+    /// goes within idle_timeout + ping_interval.
     #[arg(long, env = "MESHCAST_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
