@@ -62,9 +62,12 @@ pub const MAX_TOKEN_LEN: usize = 128;
 
 /// WebSocket close codes.
 ///
-/// The relay sends every close code it starts with a Close frame and keeps
-/// reading (and discarding) until the client's Close or a short timeout, so
-/// the code and whatever was sent before it reach the client.
+/// The relay sends every close code it starts with a Close frame, after
+/// whatever it had queued for the client, and keeps reading (and
+/// discarding) until the client's Close or a short timeout (about 2 s), so
+/// the code and whatever was sent before it reach the client. (After an
+/// oversized frame the relay cannot read on; it keeps the socket open for
+/// that timeout instead.)
 ///
 /// A client that closes with [`NORMAL`] or [`LEAVING`] has left: the room
 /// hears `peerLeft` at once. Any other end of a joined socket (a drop, a
@@ -80,8 +83,8 @@ pub mod close {
     /// Also a clean leave when a client sends it.
     pub const LEAVING: u16 = GOING_AWAY;
     /// Policy: sustained flooding, too many bad messages, too slow to read
-    /// (queue over its length or byte budget), or no `join` within the
-    /// relay's `--join-timeout`.
+    /// (queue over its length or byte budget), or not joined to a room
+    /// within the relay's `--join-timeout`.
     pub const POLICY: u16 = 1008;
     /// A frame or message over the size limit.
     pub const TOO_BIG: u16 = 1009;

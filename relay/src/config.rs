@@ -26,6 +26,17 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as CIDRs
+    /// (comma-separated). A connection from one of them is counted against
+    /// the right-most forwarded address that is not itself a trusted proxy;
+    /// from anywhere else the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "MESHCAST_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<Cidr>,
+
     #[command(flatten)]
     pub ice: IceArgs,
 
@@ -175,6 +186,16 @@ pub struct Limits {
     #[arg(long, env = "MESHCAST_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
 
+    /// Open WebSocket connections per client address (see --trusted-proxy);
+    /// one more is closed with 1013.
+    #[arg(long, env = "MESHCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
+    /// A connection that has not joined a room this long after it opened is
+    /// closed with 1008.
+    #[arg(long, env = "MESHCAST_JOIN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub join_timeout: Duration,
+
     /// Messages per second a connection may send, sustained.
     #[arg(long, env = "MESHCAST_RATE_PER_SEC", default_value_t = 50.0)]
     pub rate_per_sec: f64,
@@ -198,13 +219,25 @@ pub struct Limits {
     #[arg(long, env = "MESHCAST_QUEUE_LEN", default_value_t = 256)]
     pub queue_len: usize,
 
+    /// Bytes of text queued for one peer; over it, the peer is dropped like
+    /// one over --queue-len (a single message always fits an empty queue).
+    #[arg(long, env = "MESHCAST_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub queue_bytes: usize,
+
+    /// How long a member whose socket dropped (no close 1000/1001 from the
+    /// client, or a heartbeat timeout) keeps its place: a rejoin with the
+    /// same token inside it is silent; after it the room hears `peerLeft`.
+    /// 0s announces at once.
+    #[arg(long, env = "MESHCAST_LEAVE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub leave_grace: Duration,
+
     /// How often the relay pings each connection.
     #[arg(long, env = "MESHCAST_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ping_interval: Duration,
 
-    /// A connection silent this long (no pong, no message) is dropped and
-    /// announced as left; checked at each ping, so it goes within
-    /// idle_timeout + ping_interval.
+    /// A connection silent this long (no pong, no message) is dropped
+    /// (announced as left after --leave-grace); checked at each ping, so it
+    /// goes within idle_timeout + ping_interval.
     #[arg(long, env = "MESHCAST_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
@@ -248,6 +281,12 @@ mod tests {
         assert_eq!(c.ice.turn_ttl, Duration::from_secs(600));
         assert_eq!(c.stun_urls(), vec!["stun:stun.l.google.com:19302"]);
         assert!(c.limits.idle_timeout + c.limits.ping_interval <= Duration::from_secs(45));
+        assert_eq!(c.limits.queue_len, 256);
+        assert_eq!(c.limits.queue_bytes, 1024 * 1024);
+        assert_eq!(c.limits.join_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.leave_grace, Duration::from_secs(10));
+        assert_eq!(c.limits.max_connections_per_ip, 64);
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -264,8 +303,26 @@ mod tests {
             "90s",
             "--max-room-peers",
             "4",
+            "--leave-grace",
+            "2s",
+            "--queue-bytes",
+            "4096",
+            "--join-timeout",
+            "300ms",
+            "--max-connections-per-ip",
+            "2",
+            "--trusted-proxy",
+            "10.0.0.0/8,::1",
         ])
         .expect("parse");
+        assert_eq!(c.limits.leave_grace, Duration::from_secs(2));
+        assert_eq!(c.limits.queue_bytes, 4096);
+        assert_eq!(c.limits.join_timeout, Duration::from_millis(300));
+        assert_eq!(c.limits.max_connections_per_ip, 2);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(
+            Config::try_parse_from(["meshcast-relay", "--trusted-proxy", "10.0.0.0/33"]).is_err()
+        );
         assert!(c.stun_urls().is_empty());
         assert_eq!(c.ice.turn_urls.len(), 2);
         assert_eq!(c.ice.turn_ttl, Duration::from_secs(90));

@@ -18,6 +18,11 @@ pub struct IceConfig {
 }
 
 impl IceConfig {
+    /// Whether TURN credentials are handed out (a secret and URLs).
+    pub fn has_turn(&self) -> bool {
+        self.turn_secret.is_some() && !self.turn_urls.is_empty()
+    }
+
     /// The list for one peer, with TURN credentials valid from `now` for the TTL.
     pub fn servers_for(&self, peer: &PeerId, now: SystemTime) -> Vec<IceServer> {
         let mut servers = Vec::with_capacity(2);
@@ -28,7 +33,7 @@ impl IceConfig {
                 credential: None,
             });
         }
-        if let (Some(secret), false) = (&self.turn_secret, self.turn_urls.is_empty()) {
+        if let (Some(secret), true) = (&self.turn_secret, self.has_turn()) {
             let expiry = now
                 .checked_add(self.turn_ttl)
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())

@@ -6,101 +6,48 @@
 //!
 //! Layout:
 //! - [`config`]: CLI/env configuration and every limit;
+//! - [`state`]: the shared [`Relay`] state and connection admission;
+//! - [`client_ip`]: which client address a connection counts against;
 //! - [`rooms`]: the room registry and routing, without sockets;
-//! - [`session`]: one connection's read loop, writer and heartbeat;
+//! - [`session`]: one connection's read loop, writer, heartbeat and close;
+//! - [`ids`]: peer ids;
 //! - [`ice`]: STUN/TURN servers and TURN REST credentials;
 //! - [`turn`]: the optional embedded TURN server, hardened;
 //! - [`metrics`]: counters for `/metrics`;
 //! - [`bucket`]: the token bucket behind rate limits and tolerances.
 //!
-//! [`run`] takes its listener and a shutdown future, so tests run the real
+//! This file holds the HTTP surface ([`app`]), the origin check and [`run`],
+//! which takes its listener and a shutdown future, so tests run the real
 //! relay on `127.0.0.1:0`.
 
 pub mod bucket;
+pub mod client_ip;
 pub mod config;
 pub mod ice;
+pub mod ids;
 pub mod metrics;
 pub mod rooms;
 pub mod session;
+pub mod state;
 pub mod turn;
 
-use axum::Router;
-use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+pub use state::{Admitted, Refused, Relay};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
+use axum::{Extension, Router};
 use base64::Engine as _;
 use config::Config;
 use std::future::{Future, IntoFuture as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
-
-/// Everything a connection needs, behind cheap clones.
-#[derive(Clone, Debug)]
-pub struct Relay {
-    pub config: Arc<Config>,
-    pub registry: rooms::Registry,
-    pub metrics: Arc<metrics::Metrics>,
-    pub ice: Arc<ice::IceConfig>,
-    /// Cancelled when the relay shuts down; every session watches it.
-    pub shutdown: CancellationToken,
-    sessions: TaskTracker,
-    open: Arc<AtomicUsize>,
-}
-
-impl Relay {
-    pub fn new(config: Config) -> Self {
-        Self::with_metrics(config, Arc::default())
-    }
-
-    fn with_metrics(config: Config, metrics: Arc<metrics::Metrics>) -> Self {
-        let ice = ice::IceConfig {
-            stun_urls: config.stun_urls(),
-            turn_urls: config.ice.turn_urls.clone(),
-            turn_secret: config.ice.turn_secret.clone(),
-            turn_ttl: config.ice.turn_ttl,
-        };
-        Self {
-            registry: rooms::Registry::new(config.limits.max_room_peers, metrics.clone()),
-            config: Arc::new(config),
-            metrics,
-            ice: Arc::new(ice),
-            shutdown: CancellationToken::new(),
-            sessions: TaskTracker::new(),
-            open: Arc::default(),
-        }
-    }
-
-    /// Counts one more open connection, or `None` at the limit.
-    fn admit(&self) -> Option<Admitted> {
-        let max = self.config.limits.max_connections;
-        self.open
-            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
-            .ok()
-            .map(|_| {
-                self.metrics.connections.fetch_add(1, Relaxed);
-                self.metrics.connections_total.fetch_add(1, Relaxed);
-                Admitted(self.clone())
-            })
-    }
-}
-
-/// One admitted connection; dropping it frees the slot.
-struct Admitted(Relay);
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Relaxed);
-        self.0.metrics.connections.fetch_sub(1, Relaxed);
-    }
-}
 
 /// The whole HTTP surface: `/ws`, `/healthz`, `/metrics`, and the app.
 pub fn app(relay: Relay) -> Router {
@@ -133,10 +80,18 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     )
 }
 
-async fn ws(State(relay): State<Relay>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn ws(
+    State(relay): State<Relay>,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&headers, &relay.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
     }
+    // Served without connect info (not through `run`), every client is one.
+    let peer = connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    let ip = client_ip::client_ip(peer, &headers, &relay.config.trusted_proxies);
     let max = relay.config.limits.max_message_bytes;
     let upgrade = upgrade
         .max_message_size(max)
@@ -148,24 +103,25 @@ async fn ws(State(relay): State<Relay>, headers: HeaderMap, upgrade: WebSocketUp
         // fills); an idle connection's buffer stays small.
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(max * 2 + 16 * 1024);
-    let Some(admitted) = relay.admit() else {
-        relay.metrics.connections_rejected.fetch_add(1, Relaxed);
-        return upgrade.on_upgrade(|mut socket| async move {
-            let frame = CloseFrame {
-                code: protocol::close::TRY_AGAIN_LATER,
-                reason: "relay is full".into(),
-            };
-            // The peer may already be gone; there is nothing else to tell it.
-            let _ = socket.send(Message::Close(Some(frame))).await;
-        });
-    };
     let tracker = relay.sessions.clone();
-    upgrade.on_upgrade(move |socket| {
-        tracker.track_future(async move {
-            session::run(socket, relay).await;
-            drop(admitted);
-        })
-    })
+    match relay.admit(ip) {
+        Err(refused) => {
+            tracing::debug!(%ip, ?refused, "connection refused");
+            upgrade.on_upgrade(move |socket| {
+                tracker.track_future(session::refuse(
+                    socket,
+                    protocol::close::TRY_AGAIN_LATER,
+                    refused.reason(),
+                ))
+            })
+        }
+        Ok(admitted) => upgrade.on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                session::run(socket, relay).await;
+                drop(admitted);
+            })
+        }),
+    }
 }
 
 /// Browsers always send Origin: it must be the relay's own origin or an
@@ -210,7 +166,8 @@ pub async fn run(
         }
     });
     let stop = relay.shutdown.clone();
-    let server = axum::serve(listener, app(relay.clone()))
+    let service = app(relay.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .into_future();
     let server = tokio::spawn(server);

@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+    let ctrl_c = ctrl_c();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -43,10 +43,19 @@ async fn shutdown_signal() {
             },
             Err(e) => {
                 tracing::warn!("no SIGTERM handler: {e}");
-                let _ = ctrl_c.await;
+                ctrl_c.await;
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    ctrl_c.await;
+}
+
+/// Resolves on Ctrl-C; never, if no handler can be installed (rather than
+/// shutting down at once).
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!("no Ctrl-C handler: {e}");
+        std::future::pending::<()>().await;
+    }
 }

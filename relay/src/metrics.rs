@@ -16,6 +16,10 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     pub slow_consumers_dropped: AtomicU64,
     pub heartbeat_timeouts: AtomicU64,
+    pub join_timeouts: AtomicU64,
+    pub ip_rejections: AtomicU64,
+    pub grace_expiries: AtomicU64,
+    pub grace_resumes: AtomicU64,
     pub turn_allocations: AtomicU64,
     pub turn_challenges: AtomicU64,
     pub turn_auth_failures: AtomicU64,
@@ -98,6 +102,30 @@ impl Metrics {
             "counter",
             "Peers dropped for silence.",
             &self.heartbeat_timeouts,
+        );
+        metric(
+            "meshcast_join_timeouts_total",
+            "counter",
+            "Connections closed (1008) for not joining within the join timeout.",
+            &self.join_timeouts,
+        );
+        metric(
+            "meshcast_ip_rejections_total",
+            "counter",
+            "Connections refused at the per-address limit (closed with 1013).",
+            &self.ip_rejections,
+        );
+        metric(
+            "meshcast_leave_grace_expiries_total",
+            "counter",
+            "Dropped members announced as left after the leave grace ran out.",
+            &self.grace_expiries,
+        );
+        metric(
+            "meshcast_leave_grace_resumes_total",
+            "counter",
+            "Dropped members that rejoined within the leave grace.",
+            &self.grace_resumes,
         );
         metric(
             "meshcast_turn_allocations",

@@ -1,60 +1,36 @@
 //! The room registry: who is in which room, and routing between them.
 //!
 //! No sockets here: each member is a bounded outbound queue plus a kill
-//! switch, so the logic is tested with plain channels. One std mutex guards
-//! everything; it is never held across an `.await`, and messages are
-//! serialized before it is taken.
+//! switch ([`outbox`]), so the logic is tested with plain channels. One std
+//! mutex guards everything; it is never held across an `.await`, and
+//! messages are serialized before it is taken.
 //!
 //! Invariants:
 //! - a peer id is in at most one room, once;
-//! - a member whose queue is full is removed at once (announced as left) and
-//!   its connection killed: a slow reader never blocks or grows the room;
+//! - a member whose queue is full (in messages or bytes) is removed at once
+//!   (announced as left) and its connection closed with 1008: a slow reader
+//!   never blocks or grows the room;
 //! - `welcome` is the first message in a new member's queue;
 //! - joining with the id of a connected peer replaces that connection
-//!   (closed with 4000) without a leave in the room.
+//!   (closed with 4000) without a leave in the room, and only the current
+//!   connection of a member can send;
+//! - a member whose socket dropped stays for the leave grace ([`grace`]):
+//!   listed, sent nothing, and taken back silently by a rejoin.
+
+mod grace;
+pub mod outbox;
+mod route;
+
+pub use outbox::{Inbox, Outbound, Outbox, queue};
 
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use protocol::{ErrorCode, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg, close};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// What a connection's writer sends.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outbound {
-    Text(Utf8Bytes),
-    Ping,
-    /// Send a close frame with this code and reason, then stop.
-    Close(u16, &'static str),
-}
-
-/// The sending side of one connection: its queue and its kill switch.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    pub tx: mpsc::Sender<Outbound>,
-    pub kill: CancellationToken,
-}
-
-impl Outbox {
-    /// Queues a message; `false` if the queue is full (the caller evicts).
-    fn offer(&self, msg: Outbound) -> bool {
-        match self.tx.try_send(msg) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => false,
-        }
-    }
-
-    /// Asks the connection to close with `code`; kills it if it cannot even
-    /// queue the close frame.
-    pub fn close(&self, code: u16, reason: &'static str) {
-        if !self.offer(Outbound::Close(code, reason)) {
-            self.kill.cancel();
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RouteError {
@@ -79,8 +55,18 @@ impl RouteError {
 #[derive(Debug)]
 struct Member {
     info: PeerInfo,
+    /// The connection that owns this place; only it may send.
     conn: u64,
     outbox: Outbox,
+    /// Set while the socket is gone and the leave grace runs; cancelling it
+    /// stops the grace timer.
+    away: Option<CancellationToken>,
+}
+
+impl Member {
+    fn reachable(&self) -> bool {
+        self.away.is_none()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,17 +84,36 @@ pub struct Registry {
     inner: Arc<Mutex<Inner>>,
     metrics: Arc<Metrics>,
     max_room_peers: usize,
-    shutting_down: Arc<AtomicBool>,
+    /// Cancelled when the relay shuts down: departures are not announced.
+    shutdown: CancellationToken,
+}
+
+/// How a membership ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Left (or was made to leave): the room hears `peerLeft` now.
+    Leave,
+    /// The socket dropped: keep the place this long before `peerLeft`.
+    Dropped(Duration),
 }
 
 /// Proof of membership; dropping it leaves the room (and announces it,
-/// unless the connection was replaced, evicted or the relay is shutting down).
+/// unless the connection was replaced, evicted or the relay is shutting
+/// down). [`Membership::depart`] chooses how.
 #[derive(Debug)]
 pub struct Membership {
     registry: Registry,
     pub id: PeerId,
     pub room: RoomId,
     conn: u64,
+    departure: Departure,
+}
+
+impl Membership {
+    /// Ends the membership: at once, or after a grace period.
+    pub fn depart(mut self, how: Departure) {
+        self.departure = how;
+    }
 }
 
 /// A join request, validated by the caller.
@@ -126,13 +131,16 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_else(|e| unreachable!("{e}")))
 }
 
+/// Members whose queue overflowed, to evict once the send is done.
+type Evicted = Vec<(RoomId, PeerId)>;
+
 impl Registry {
     pub fn new(max_room_peers: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::default(),
             metrics,
             max_room_peers,
-            shutting_down: Arc::default(),
+            shutdown: CancellationToken::new(),
         }
     }
 
@@ -144,7 +152,11 @@ impl Registry {
 
     /// From now on departures are not announced: everyone is leaving.
     pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Relaxed);
+        self.shutdown.cancel();
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
     }
 
     /// Joins a room and queues `welcome` as the member's first message.
@@ -170,11 +182,17 @@ impl Registry {
         let mut evicted = Vec::new();
         let previous_room = inner.where_is.get(&id).cloned();
         if previous_room.as_ref() == Some(&room) {
-            // Same client, same room: take over its place silently.
+            // Same client, same room: take over its place silently (also
+            // when the old socket dropped and its place waits in grace).
             let members = inner.rooms.entry(room.clone()).or_default();
             if let Some(m) = members.iter_mut().find(|m| m.info.id == id) {
-                m.outbox
-                    .close(close::REPLACED, "replaced by a newer connection");
+                if let Some(away) = m.away.take() {
+                    away.cancel();
+                    self.metrics.grace_resumes.fetch_add(1, Relaxed);
+                } else {
+                    m.outbox
+                        .close(close::REPLACED, "replaced by a newer connection");
+                }
                 let changed = m.info.name != info.name || m.info.role != info.role;
                 m.info.broadcasting &= info.role == Role::Broadcaster;
                 m.info.name = info.name;
@@ -186,7 +204,7 @@ impl Registry {
                     .filter(|o| o.info.id != id)
                     .map(|o| o.info.clone())
                     .collect();
-                self.welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
+                welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
                 if changed && let Some(me) = members.iter().find(|m| m.info.id == id) {
                     let text = encode(&ServerMsg::PeerJoined {
                         peer: me.info.clone(),
@@ -218,8 +236,13 @@ impl Registry {
             let peers = members.iter().map(|m| m.info.clone()).collect();
             let text = encode(&ServerMsg::PeerJoined { peer: info.clone() });
             send_all_but(members, &room, &id, &text, &mut evicted);
-            members.push(Member { info, conn, outbox });
-            self.welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
+            members.push(Member {
+                info,
+                conn,
+                outbox,
+                away: None,
+            });
+            welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
             inner.where_is.insert(id.clone(), room.clone());
         }
         self.evict(inner, evicted);
@@ -228,105 +251,21 @@ impl Registry {
             id,
             room,
             conn,
+            departure: Departure::Leave,
         })
-    }
-
-    fn welcome(
-        &self,
-        members: &[Member],
-        id: &PeerId,
-        room: RoomId,
-        peers: Vec<PeerInfo>,
-        ice_servers: Vec<IceServer>,
-        evicted: &mut Vec<(RoomId, PeerId)>,
-    ) {
-        let text = encode(&ServerMsg::Welcome {
-            id: id.clone(),
-            room: room.clone(),
-            peers,
-            ice_servers,
-        });
-        if let Some(me) = members.iter().find(|m| &m.info.id == id)
-            && !me.outbox.offer(Outbound::Text(text))
-        {
-            evicted.push((room, id.clone()));
-        }
-    }
-
-    /// Sets the broadcasting flag and tells everyone else in the room.
-    pub fn set_broadcasting(&self, me: &Membership, on: bool) -> Result<(), RouteError> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let Some(members) = inner.rooms.get_mut(&me.room) else {
-            return Ok(());
-        };
-        let Some(m) = members.iter_mut().find(|m| m.conn == me.conn) else {
-            return Ok(());
-        };
-        if on && m.info.role != Role::Broadcaster {
-            return Err(RouteError::NotABroadcaster);
-        }
-        m.info.broadcasting = on;
-        let msg = if on {
-            ServerMsg::BroadcastAvailable {
-                from: me.id.clone(),
-            }
-        } else {
-            ServerMsg::BroadcastEnded {
-                from: me.id.clone(),
-            }
-        };
-        let mut evicted = Vec::new();
-        send_all_but(members, &me.room, &me.id, &encode(&msg), &mut evicted);
-        self.evict(inner, evicted);
-        Ok(())
-    }
-
-    /// Sends an already-stamped event to everyone else in the sender's room.
-    pub fn broadcast(&self, me: &Membership, text: &Utf8Bytes) {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let mut evicted = Vec::new();
-        if let Some(members) = inner.rooms.get(&me.room) {
-            send_all_but(members, &me.room, &me.id, text, &mut evicted);
-        }
-        self.evict(inner, evicted);
-    }
-
-    /// Sends an already-stamped event to `to`, if it is in the sender's room.
-    pub fn send_to(&self, me: &Membership, to: &PeerId, text: Utf8Bytes) -> Result<(), RouteError> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let target = inner
-            .rooms
-            .get(&me.room)
-            .and_then(|members| members.iter().find(|m| &m.info.id == to))
-            .ok_or(RouteError::UnknownPeer)?;
-        if !target.outbox.offer(Outbound::Text(text)) {
-            self.evict(inner, vec![(me.room.clone(), to.clone())]);
-        }
-        Ok(())
     }
 
     fn leave(&self, id: &PeerId, room: &RoomId, conn: u64) {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        if remove(inner, room, id, Some(conn), &self.metrics).is_some()
-            && !self.shutting_down.load(Relaxed)
-        {
+        if remove(inner, room, id, Some(conn), &self.metrics).is_some() && !self.shutting_down() {
             let mut evicted = Vec::new();
             self.announce_left(inner, room, id, &mut evicted);
             self.evict(inner, evicted);
         }
     }
 
-    fn announce_left(
-        &self,
-        inner: &Inner,
-        room: &RoomId,
-        id: &PeerId,
-        evicted: &mut Vec<(RoomId, PeerId)>,
-    ) {
+    fn announce_left(&self, inner: &Inner, room: &RoomId, id: &PeerId, evicted: &mut Evicted) {
         if let Some(members) = inner.rooms.get(room) {
             send_all_but(
                 members,
@@ -338,15 +277,16 @@ impl Registry {
         }
     }
 
-    /// Removes members whose queue overflowed, kills their connections and
-    /// announces them; announcing may overflow others, hence the worklist.
-    fn evict(&self, inner: &mut Inner, mut work: Vec<(RoomId, PeerId)>) {
+    /// Removes members whose queue overflowed, closes their connections
+    /// (1008) and announces them; announcing may overflow others, hence the
+    /// worklist.
+    fn evict(&self, inner: &mut Inner, mut work: Evicted) {
         while let Some((room, id)) = work.pop() {
             if let Some(gone) = remove(inner, &room, &id, None, &self.metrics) {
-                gone.outbox.kill.cancel();
+                gone.outbox.close(close::POLICY, "too slow to read");
                 self.metrics.slow_consumers_dropped.fetch_add(1, Relaxed);
                 tracing::info!(%room, peer = %id, "slow consumer dropped");
-                if !self.shutting_down.load(Relaxed) {
+                if !self.shutting_down() {
                     self.announce_left(inner, &room, &id, &mut work);
                 }
             }
@@ -363,7 +303,29 @@ impl Registry {
     }
 }
 
-/// Removes `id` from `room` (only if it is connection `conn`, when given).
+fn welcome(
+    members: &[Member],
+    id: &PeerId,
+    room: RoomId,
+    peers: Vec<PeerInfo>,
+    ice_servers: Vec<IceServer>,
+    evicted: &mut Evicted,
+) {
+    let text = encode(&ServerMsg::Welcome {
+        id: id.clone(),
+        room: room.clone(),
+        peers,
+        ice_servers,
+    });
+    if let Some(me) = members.iter().find(|m| &m.info.id == id)
+        && !me.outbox.offer(Outbound::Text(text))
+    {
+        evicted.push((room, id.clone()));
+    }
+}
+
+/// Removes `id` from `room` (only if it is connection `conn`, when given)
+/// and stops its grace timer, if any.
 fn remove(
     inner: &mut Inner,
     room: &RoomId,
@@ -376,6 +338,9 @@ fn remove(
         .iter()
         .position(|m| &m.info.id == id && conn.is_none_or(|c| c == m.conn))?;
     let gone = members.remove(pos);
+    if let Some(away) = &gone.away {
+        away.cancel();
+    }
     metrics.peers.fetch_sub(1, Relaxed);
     if members.is_empty() {
         inner.rooms.remove(room);
@@ -385,15 +350,19 @@ fn remove(
     Some(gone)
 }
 
-/// Queues `text` for everyone in `room` but `except`; full queues go to `evicted`.
+/// Queues `text` for everyone reachable in `room` but `except`; full queues
+/// go to `evicted`.
 fn send_all_but(
     members: &[Member],
     room: &RoomId,
     except: &PeerId,
     text: &Utf8Bytes,
-    evicted: &mut Vec<(RoomId, PeerId)>,
+    evicted: &mut Evicted,
 ) {
-    for m in members.iter().filter(|m| &m.info.id != except) {
+    for m in members
+        .iter()
+        .filter(|m| &m.info.id != except && m.reachable())
+    {
         if !m.outbox.offer(Outbound::Text(text.clone())) {
             evicted.push((room.clone(), m.info.id.clone()));
         }
@@ -402,7 +371,13 @@ fn send_all_but(
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.registry.leave(&self.id, &self.room, self.conn);
+        match self.departure {
+            Departure::Dropped(grace) if !grace.is_zero() => {
+                self.registry
+                    .start_grace(&self.id, &self.room, self.conn, grace);
+            }
+            _ => self.registry.leave(&self.id, &self.room, self.conn),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Client, Server, WAIT};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -52,7 +52,7 @@ async fn room_full() {
         .await;
     assert_eq!(late.recv().await["event"], "welcome");
     // A slot frees when someone leaves.
-    drop(peers.pop());
+    peers.pop().expect("peer").leave().await;
     let (_again, w) = Client::join(&server, "small", "again", "watcher").await;
     assert_eq!(w["peers"].as_array().map(Vec::len), Some(2));
 }
@@ -185,6 +185,8 @@ async fn silent_peers_are_dropped_by_the_heartbeat() {
     let server = Server::with(|c| {
         c.limits.ping_interval = Duration::from_millis(100);
         c.limits.idle_timeout = Duration::from_millis(300);
+        // Announced as soon as it is found silent (the grace is in tests/grace.rs).
+        c.limits.leave_grace = Duration::ZERO;
     })
     .await;
     let (mut alive, _) = Client::join(&server, "hb", "Alive", "watcher").await;
@@ -252,4 +254,142 @@ async fn graceful_shutdown_does_not_wait_for_a_peer_that_stopped_reading() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_peer_over_its_byte_budget_is_dropped_and_the_room_is_unaffected() {
+    let server = Server::with(|c| {
+        // Far more messages than the test sends: only the bytes can trip.
+        c.limits.queue_len = 1_000_000;
+        c.limits.queue_bytes = 256 * 1024;
+        c.limits.rate_per_sec = 1e6;
+        c.limits.rate_burst = 1e6;
+    })
+    .await;
+    let (mut sender, _) = Client::join(&server, "bytes", "S", "broadcaster").await;
+    let (stuck, w_stuck) = Client::join(&server, "bytes", "Stuck", "watcher").await;
+    let (mut healthy, w_healthy) = Client::join(&server, "bytes", "H", "watcher").await;
+    sender.recv().await;
+    sender.recv().await;
+    let sdp = "x".repeat(60_000);
+    let mut rounds = 0;
+    let left = loop {
+        rounds += 1;
+        assert!(rounds < 2_000, "the stuck peer was never dropped");
+        sender
+            .send(json!({"event":"offer","to":w_stuck["id"],"sdp":sdp}))
+            .await;
+        sender
+            .send(json!({"event":"offer","to":w_healthy["id"],"sdp":"small"}))
+            .await;
+        let got = healthy.recv().await;
+        if got["event"] == "peerLeft" {
+            break got;
+        }
+        assert_eq!(got["sdp"], "small", "{got}");
+    };
+    assert_eq!(left["id"], w_stuck["id"]);
+    assert_eq!(
+        server.metric("meshcast_slow_consumers_dropped_total").await,
+        1.0
+    );
+    sender
+        .send(json!({"event":"offer","to":w_healthy["id"],"sdp":"after"}))
+        .await;
+    healthy.recv_until(|m| m["sdp"] == "after").await;
+    drop(stuck);
+}
+
+/// Fills `to`'s path with `n` offers of `size` bytes from `from` that `to`
+/// does not read, and waits until the relay has routed them all.
+async fn backlog(from: &mut Client, to: &serde_json::Value, n: usize, size: usize) {
+    let sdp = "y".repeat(size);
+    for _ in 0..n {
+        from.send(json!({"event":"offer","to":to["id"],"sdp":sdp}))
+            .await;
+    }
+    from.send(json!({"event":"getBroadcast","to":"nobody"}))
+        .await;
+    from.expect_error("unknownPeer").await;
+}
+
+#[tokio::test]
+async fn a_flood_written_without_reading_still_gets_its_errors_and_1008() {
+    let server = Server::start().await;
+    let mut a = Client::connect_small_window(&server).await;
+    a.send(json!({"event":"join","room":"flood-unread","name":"A","role":"broadcaster"}))
+        .await;
+    let wa = a.recv().await;
+    let (mut b, _) = Client::join(&server, "flood-unread", "B", "watcher").await;
+    // A reads nothing from here on; 200 KB for it wait in the relay's kernel.
+    backlog(&mut b, &wa, 10, 20_000).await;
+    let (mut sink, mut stream) = a.ws.split();
+    // Everything is written before anything is read.
+    let writer = tokio::spawn(async move {
+        for _ in 0..3_000 {
+            if sink
+                .feed(Message::text(r#"{"event":"broadcastAvailable"}"#))
+                .await
+                .is_err()
+            {
+                return sink;
+            }
+        }
+        if let Err(e) = sink.flush().await {
+            eprintln!("flush: {e}");
+        }
+        sink
+    });
+    let _sink = tokio::time::timeout(WAIT, writer)
+        .await
+        .expect("writes done in time")
+        .expect("writer");
+    let mut rate_limited = 0;
+    let mut offers = 0;
+    let code = loop {
+        let msg = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("a close frame in time");
+        match msg {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+                match v["event"].as_str() {
+                    Some("peerJoined") => {}
+                    Some("offer") => offers += 1,
+                    _ => {
+                        assert_eq!(v["code"], "rateLimited", "{v}");
+                        rate_limited += 1;
+                    }
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!(
+                "no close frame, after {offers} offers and {rate_limited} rateLimited: {other:?}"
+            ),
+        }
+    };
+    assert_eq!(offers, 10);
+    assert!(rate_limited >= 1);
+    assert_eq!(code, Some(1008));
+}
+
+#[tokio::test]
+async fn an_oversized_message_after_unread_traffic_still_gets_1009() {
+    let server = Server::with(|c| c.limits.max_message_bytes = 16 * 1024).await;
+    let mut a = Client::connect_small_window(&server).await;
+    a.send(json!({"event":"join","room":"big-unread","name":"A","role":"broadcaster"}))
+        .await;
+    let wa = a.recv().await;
+    let (mut b, wb) = Client::join(&server, "big-unread", "B", "watcher").await;
+    // A reads nothing until it has sent the oversized message.
+    backlog(&mut b, &wa, 20, 12_000).await;
+    let sdp = "x".repeat(17 * 1024);
+    a.send(json!({"event":"offer","to":wb["id"],"sdp":sdp}))
+        .await;
+    let (code, seen) = a.closed().await;
+    let offers = seen.iter().filter(|m| m["event"] == "offer").count();
+    assert_eq!(code, Some(1009), "after {offers} offers");
+    assert_eq!(offers, 20);
+    assert_eq!(b.recv().await["event"], "peerLeft");
 }

@@ -3,7 +3,10 @@
 mod common;
 
 use common::{Client, Server, connect_with_origin};
+use futures_util::SinkExt;
 use serde_json::json;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
 
 fn cand(c: &str) -> serde_json::Value {
     json!({"candidate": c, "sdpMid": "0", "sdpMLineIndex": 0})
@@ -45,11 +48,11 @@ async fn the_seed_flow_end_to_end() {
         .await;
     assert_eq!(
         v.recv().await,
-        json!({"event":"offer","from":b_id,"sdp":"v=0 offer"})
+        json!({"event":"offer","from":b_id,"conn":0,"sdp":"v=0 offer"})
     );
     assert_eq!(
         v.recv().await,
-        json!({"event":"iceOfferCandidate","from":b_id,"candidate":cand("candidate:1")})
+        json!({"event":"iceOfferCandidate","from":b_id,"conn":0,"candidate":cand("candidate:1")})
     );
     // 5-6. answer and trickled answerer candidates
     v.send(json!({"event":"answer","to":b_id,"sdp":"v=0 answer"}))
@@ -58,11 +61,11 @@ async fn the_seed_flow_end_to_end() {
         .await;
     assert_eq!(
         b.recv().await,
-        json!({"event":"answer","from":v_id,"sdp":"v=0 answer"})
+        json!({"event":"answer","from":v_id,"conn":0,"sdp":"v=0 answer"})
     );
     assert_eq!(
         b.recv().await,
-        json!({"event":"iceAnswerCandidate","from":v_id,"candidate":cand("candidate:2")})
+        json!({"event":"iceAnswerCandidate","from":v_id,"conn":0,"candidate":cand("candidate:2")})
     );
     // mediaState (meshcast's own event) goes to the room
     b.send(json!({"event":"mediaState","audio":false,"video":true}))
@@ -96,7 +99,7 @@ async fn late_joiner_sees_existing_broadcasters_and_leaves_are_announced() {
         ])
     );
     assert_eq!(b.recv().await["event"], "peerJoined");
-    drop(a);
+    a.leave().await;
     assert_eq!(
         b.recv_until(|m| m["event"] == "peerLeft").await,
         json!({"event":"peerLeft","id":wa["id"]})
@@ -122,7 +125,7 @@ async fn from_is_stamped_by_the_relay() {
         .await;
     assert_eq!(
         b.recv().await,
-        json!({"event":"offer","from":wa["id"],"sdp":"x"})
+        json!({"event":"offer","from":wa["id"],"conn":0,"sdp":"x"})
     );
     a.send(json!({"event":"broadcastAvailable","from":"someone-else"}))
         .await;
@@ -323,4 +326,104 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("meshcast-test-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     dir
+}
+
+#[tokio::test]
+async fn peer_ids_carry_128_bits() {
+    let server = Server::start().await;
+    let (_a, wa) = Client::join(&server, "ids", "A", "watcher").await;
+    let (_b, wb) = Client::join_with(
+        &server,
+        json!({"event":"join","room":"ids","name":"B","role":"watcher","token":"t".repeat(40)}),
+    )
+    .await;
+    for w in [&wa, &wb] {
+        let id = w["id"].as_str().expect("id");
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        assert!(!id.contains("tttt"));
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_connection_can_no_longer_send() {
+    let server = Server::start().await;
+    let join = json!({"event":"join","room":"replaced","name":"Ada","role":"broadcaster","token":"r".repeat(40)});
+    let (mut other, wo) = Client::join(&server, "replaced", "Bo", "watcher").await;
+    let (mut old, w1) = Client::join_with(&server, join.clone()).await;
+    assert_eq!(other.recv().await["event"], "peerJoined");
+    let (mut new, w2) = Client::join_with(&server, join).await;
+    assert_eq!(w1["id"], w2["id"]);
+    // The old socket tries anyway (its writes may fail once it is closed).
+    for msg in [
+        json!({"event":"offer","to":wo["id"],"conn":1,"sdp":"stale"}),
+        json!({"event":"mediaState","audio":true,"video":true}),
+        json!({"event":"broadcastAvailable"}),
+    ] {
+        let _ = old.ws.send(Message::text(msg.to_string())).await;
+    }
+    assert_eq!(old.closed().await.0, Some(4000));
+    // The next thing the room hears comes from the new socket.
+    new.send(json!({"event":"mediaState","audio":false,"video":false}))
+        .await;
+    assert_eq!(
+        other.recv().await,
+        json!({"event":"mediaState","from":w2["id"],"audio":false,"video":false})
+    );
+    other.assert_quiet().await;
+}
+
+fn turn_expiry(servers: &serde_json::Value) -> u64 {
+    let turn = servers
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["username"].is_string())
+        .unwrap_or_else(|| panic!("no TURN server in {servers}"));
+    let username = turn["username"].as_str().expect("username");
+    username
+        .split_once(':')
+        .and_then(|(e, _)| e.parse().ok())
+        .expect("expiry:peer")
+}
+
+#[tokio::test]
+async fn fresh_turn_credentials_are_pushed_every_half_ttl() {
+    let server = Server::with(|c| {
+        c.ice.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
+        c.ice.turn_secret = Some("top-secret".into());
+        c.ice.turn_ttl = Duration::from_secs(2);
+    })
+    .await;
+    let (mut c, w) = Client::join(&server, "fresh", "F", "watcher").await;
+    let first = turn_expiry(&w["iceServers"]);
+    let started = std::time::Instant::now();
+    let push = c.recv().await;
+    assert_eq!(push["event"], "iceServers", "{push}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let second = turn_expiry(&push["iceServers"]);
+    assert!(second > first, "{second} vs {first}");
+    let username = push["iceServers"][1]["username"].as_str().expect("user");
+    assert_eq!(
+        push["iceServers"][1]["credential"].as_str(),
+        Some(relay::ice::turn_credential("top-secret", username).as_str())
+    );
+    // And again.
+    let again = c.recv().await;
+    assert_eq!(again["event"], "iceServers");
+    assert!(turn_expiry(&again["iceServers"]) > second);
+}
+
+#[tokio::test]
+async fn without_turn_nothing_is_pushed() {
+    let server = Server::with(|c| c.ice.turn_ttl = Duration::from_secs(2)).await;
+    let (mut c, _) = Client::join(&server, "stale", "S", "watcher").await;
+    match tokio::time::timeout(Duration::from_millis(1300), c.recv()).await {
+        Err(_) => {}
+        Ok(v) => panic!("nothing expected, got {v}"),
+    }
 }

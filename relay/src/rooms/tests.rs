@@ -5,31 +5,32 @@ use protocol::ServerMsg;
 use serde_json::{Value, json};
 
 struct Peer {
-    rx: mpsc::Receiver<Outbound>,
+    rx: Inbox,
     outbox: Outbox,
 }
 
-fn peer(queue: usize) -> Peer {
-    let (tx, rx) = mpsc::channel(queue);
-    Peer {
-        rx,
-        outbox: Outbox {
-            tx,
-            kill: CancellationToken::new(),
-        },
-    }
+fn peer(len: usize) -> Peer {
+    peer_bytes(len, 1 << 20)
+}
+
+fn peer_bytes(len: usize, bytes: usize) -> Peer {
+    let (outbox, rx) = queue(len, bytes);
+    Peer { rx, outbox }
 }
 
 impl Peer {
-    /// Every queued message as JSON (pings and closes as markers).
+    /// Every queued message as JSON (pings as markers), then the close
+    /// requested, if any.
     fn drain(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
-        while let Ok(m) = self.rx.try_recv() {
+        while let Some(m) = self.rx.try_recv() {
             out.push(match m {
                 Outbound::Text(t) => serde_json::from_str(t.as_str()).expect("json"),
                 Outbound::Ping => json!("ping"),
-                Outbound::Close(code, _) => json!({"close": code}),
             });
+        }
+        if let Some((code, _)) = self.outbox.close_frame() {
+            out.push(json!({ "close": code }));
         }
         out
     }
@@ -192,7 +193,7 @@ fn a_full_queue_evicts_only_that_peer() {
     a.drain();
     c.drain();
     reg.set_broadcasting(&ma, true).expect("overflows slow");
-    assert!(slow.outbox.kill.is_cancelled());
+    assert_eq!(slow.outbox.close_frame().map(|c| c.0), Some(1008));
     assert_eq!(reg.peers(&ma.room).len(), 2);
     assert_eq!(
         c.drain(),
@@ -215,4 +216,65 @@ fn no_leave_announcements_during_shutdown() {
     reg.begin_shutdown();
     drop(mb);
     assert!(a.drain().is_empty());
+}
+
+#[test]
+fn a_queue_over_its_byte_budget_evicts_that_peer() {
+    let reg = registry(16);
+    let (mut a, slow) = (peer(64), peer_bytes(64, 600));
+    let ma = join(&reg, &a, "a", "r", Role::Broadcaster).expect("a");
+    let _ms = join(&reg, &slow, "slow", "r", Role::Watcher).expect("slow");
+    a.drain();
+    let big = encode(&ServerMsg::Offer {
+        from: "a".into(),
+        conn: 1,
+        sdp: "x".repeat(300),
+    });
+    reg.send_to(&ma, &"slow".into(), big.clone()).expect("fits");
+    assert!(slow.outbox.close_frame().is_none());
+    reg.send_to(&ma, &"slow".into(), big).expect("overflows");
+    assert_eq!(slow.outbox.close_frame().map(|c| c.0), Some(1008));
+    assert_eq!(a.drain(), vec![json!({"event":"peerLeft","id":"slow"})]);
+}
+
+#[test]
+fn a_replaced_connection_can_no_longer_send() {
+    let reg = registry(16);
+    let (mut a, old, new) = (peer(8), peer(8), peer(8));
+    let _ma = join(&reg, &a, "a", "r", Role::Broadcaster).expect("a");
+    let m_old = join(&reg, &old, "x", "r", Role::Broadcaster).expect("old");
+    let _m_new = join(&reg, &new, "x", "r", Role::Broadcaster).expect("new");
+    a.drain();
+    let text = encode(&ServerMsg::GetBroadcast { from: "x".into() });
+    reg.send_to(&m_old, &"a".into(), text.clone())
+        .expect("dropped, not an error");
+    reg.broadcast(&m_old, &text);
+    reg.set_broadcasting(&m_old, true).expect("dropped");
+    assert_eq!(a.drain(), Vec::<Value>::new());
+    assert!(!reg.peers(&RoomId("r".into()))[1].broadcasting);
+}
+
+#[tokio::test]
+async fn a_dropped_member_keeps_its_place_for_the_grace() {
+    let reg = registry(16);
+    let (mut a, x, mut again) = (peer(8), peer(8), peer(8));
+    let ma = join(&reg, &a, "a", "r", Role::Broadcaster).expect("a");
+    let mx = join(&reg, &x, "x", "r", Role::Watcher).expect("x");
+    a.drain();
+    mx.depart(Departure::Dropped(Duration::from_secs(30)));
+    // Still listed; messages to it vanish without an error.
+    assert_eq!(reg.peers(&RoomId("r".into())).len(), 2);
+    let text = encode(&ServerMsg::GetBroadcast { from: "a".into() });
+    assert_eq!(reg.send_to(&ma, &"x".into(), text), Ok(()));
+    let mx = join(&reg, &again, "x", "r", Role::Watcher).expect("rejoin");
+    assert_eq!(a.drain(), Vec::<Value>::new(), "no peerLeft, no peerJoined");
+    assert_eq!(again.drain()[0]["event"], "welcome");
+    assert_eq!(reg.metrics.grace_resumes.load(Relaxed), 1);
+
+    // Dropped again, and this time the grace runs out.
+    mx.depart(Departure::Dropped(Duration::from_millis(20)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a.drain(), vec![json!({"event":"peerLeft","id":"x"})]);
+    assert_eq!(reg.peers(&RoomId("r".into())).len(), 1);
+    assert_eq!(reg.metrics.grace_expiries.load(Relaxed), 1);
 }

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
@@ -109,6 +110,60 @@ impl Client {
             json!({"event":"join","room":room,"name":name,"role":role}),
         )
         .await
+    }
+
+    /// Connects with a tiny TCP receive buffer, so that whatever the relay
+    /// sends while this client does not read piles up on the relay's side
+    /// (in its kernel send queue), where a reset would discard it.
+    pub async fn connect_small_window(server: &Server) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let tcp = socket.connect(server.addr).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(server.url(), MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("handshake");
+        Self { ws }
+    }
+
+    /// Connects with extra request headers (e.g. `X-Forwarded-For`).
+    pub async fn connect_with_headers(server: &Server, headers: &[(&str, &str)]) -> Self {
+        let mut req = server.url().into_client_request().expect("request");
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName =
+                name.parse().expect("header name");
+            req.headers_mut()
+                .append(name, value.parse().expect("header value"));
+        }
+        let (ws, _) = connect_async(req).await.expect("connect");
+        Self { ws }
+    }
+
+    /// Joins on an open connection; returns its `welcome`.
+    pub async fn join_here(&mut self, room: &str, name: &str) -> Value {
+        self.send(json!({"event":"join","room":room,"name":name,"role":"watcher"}))
+            .await;
+        let welcome = self.recv().await;
+        assert_eq!(welcome["event"], "welcome", "{welcome}");
+        welcome
+    }
+
+    /// Leaves cleanly: a close frame with `code` (1000 or 1001 is a leave),
+    /// then reads until the relay's reply or the end.
+    pub async fn close_with(mut self, code: u16) {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: "bye".into(),
+        };
+        self.ws.close(Some(frame)).await.expect("close");
+        let _ = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+
+    /// Leaves the call the way the app does (close 1000).
+    pub async fn leave(self) {
+        self.close_with(1000).await;
     }
 
     pub async fn join_with(server: &Server, join: Value) -> (Self, Value) {
