@@ -173,14 +173,12 @@ for (const [kind, serve] of Object.entries(SERVERS)) {
     // relay candidates with fresh credentials.
     const before = await outboundUfrags(ada.page);
     expect(before.length, "Ada's outbound connections").toBe(2);
+    const logFrom = ada.log.length;
     udp(false);
     try {
-      await ada.page.waitForFunction(() => (window.__pcHistory ?? []).some((h) => h.some(([t, s]) => s === 'disconnected' && t > Date.now() - 60_000)), null, {
-        polling: 200,
-        timeout: 20_000,
-      });
-      // The app waits 3 s before restarting a disconnected connection (1 s ticks).
-      await ada.page.waitForTimeout(4_500);
+      // Until the app restarted ICE on both (it waits 3 s after "disconnected").
+      const restarts = () => new Set(ada.log.slice(logFrom).filter((l) => l.includes('restarting ICE towards')).map((l) => l.split(' ').pop())).size;
+      await expect.poll(restarts, { message: 'Ada restarts ICE towards Bob and Cyd', timeout: 30_000, intervals: [250] }).toBe(2);
     } finally {
       udp(true);
     }

@@ -71,9 +71,11 @@ pub const MAX_TOKEN_LEN: usize = 128;
 ///
 /// A client that closes with [`NORMAL`] or [`LEAVING`] has left: the room
 /// hears `peerLeft` at once. Any other end of a joined socket (a drop, a
-/// timeout) keeps the member for the relay's `--leave-grace`; a rejoin with
-/// the same token inside it takes the place back without `peerLeft` or
-/// `peerJoined`.
+/// timeout) keeps the member for the relay's `--leave-grace` (default
+/// 10 s): it stays in `welcome.peers`, direct messages to it are held (a
+/// bounded number) and delivered after its next `welcome`, and a rejoin with
+/// the same token inside the grace takes the place back without `peerLeft`
+/// or `peerJoined`.
 pub mod close {
     /// The client leaves the call (client -> relay).
     pub const NORMAL: u16 = 1000;
@@ -83,19 +85,22 @@ pub mod close {
     /// Also a clean leave when a client sends it.
     pub const LEAVING: u16 = GOING_AWAY;
     /// Policy: sustained flooding, too many bad messages, too slow to read
-    /// (queue over its length or byte budget), or not joined to a room
-    /// within the relay's `--join-timeout`.
+    /// (queue over `--queue-len` messages or `--queue-bytes` bytes), or not
+    /// joined to a room within the relay's `--join-timeout` (default 10 s).
     pub const POLICY: u16 = 1008;
     /// A frame or message over the size limit.
     pub const TOO_BIG: u16 = 1009;
     /// The relay is at its connection limit, or this client address has
-    /// `--max-connections-per-ip` sockets open; try again later (back off).
+    /// `--max-connections-per-ip` (default 64) sockets open; try again later
+    /// (clients wait at least a second, and longer each time).
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Another connection joined with the same token and took this one's place.
     pub const REPLACED: u16 = 4000;
 }
 
-/// A peer's id inside a room, chosen by the relay.
+/// A peer's id inside a room, chosen by the relay: 32 hex characters (128
+/// bits), derived from the join token when there is one (SHA-256: it
+/// reveals nothing of the token), random otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PeerId(pub String);

@@ -61,11 +61,32 @@ struct Member {
     /// Set while the socket is gone and the leave grace runs; cancelling it
     /// stops the grace timer.
     away: Option<CancellationToken>,
+    /// Direct messages that arrived while away, for the rejoin (bounded by
+    /// [`MAX_HELD_MESSAGES`] and [`MAX_HELD_BYTES`]; beyond that they are
+    /// dropped and the peers' own timeouts restart the negotiation).
+    held: Vec<Utf8Bytes>,
+    held_bytes: usize,
 }
+
+/// Direct messages held for a member in its leave grace, at most.
+pub const MAX_HELD_MESSAGES: usize = 256;
+/// Bytes of direct messages held for a member in its leave grace, at most.
+pub const MAX_HELD_BYTES: usize = 256 * 1024;
 
 impl Member {
     fn reachable(&self) -> bool {
         self.away.is_none()
+    }
+
+    /// Keeps a direct message for the rejoin; `false` if over the bounds.
+    fn hold(&mut self, text: Utf8Bytes) -> bool {
+        let fits =
+            self.held.len() < MAX_HELD_MESSAGES && self.held_bytes + text.len() <= MAX_HELD_BYTES;
+        if fits {
+            self.held_bytes += text.len();
+            self.held.push(text);
+        }
+        fits
     }
 }
 
@@ -205,6 +226,16 @@ impl Registry {
                     .map(|o| o.info.clone())
                     .collect();
                 welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
+                // What was sent to it while away follows the welcome.
+                if let Some(me) = members.iter_mut().find(|m| m.info.id == id) {
+                    me.held_bytes = 0;
+                    for text in std::mem::take(&mut me.held) {
+                        if !me.outbox.offer(Outbound::Text(text)) {
+                            evicted.push((room.clone(), id.clone()));
+                            break;
+                        }
+                    }
+                }
                 if changed && let Some(me) = members.iter().find(|m| m.info.id == id) {
                     let text = encode(&ServerMsg::PeerJoined {
                         peer: me.info.clone(),
@@ -241,6 +272,8 @@ impl Registry {
                 conn,
                 outbox,
                 away: None,
+                held: Vec::new(),
+                held_bytes: 0,
             });
             welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
             inner.where_is.insert(id.clone(), room.clone());

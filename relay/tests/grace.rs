@@ -33,8 +33,8 @@ async fn a_dropped_socket_keeps_its_place_and_a_rejoin_takes_it_back_silently() 
         other.recv().await,
         json!({"event":"peerJoined","peer":{"id":wl["id"],"name":"Late","role":"watcher","broadcasting":false}})
     );
-    // Direct messages to X are dropped without an error: the next reply is
-    // the one for the unknown peer.
+    // Direct messages to X are held for it without an error: the next reply
+    // is the one for the unknown peer.
     other
         .send(json!({"event":"getBroadcast","to":wx["id"]}))
         .await;
@@ -47,6 +47,13 @@ async fn a_dropped_socket_keeps_its_place_and_a_rejoin_takes_it_back_silently() 
     let (mut x, wx2) = Client::join_with(&server, join_msg("X", &token)).await;
     assert_eq!(wx2["id"], wx["id"]);
     assert_eq!(wx2["peers"].as_array().map(Vec::len), Some(2));
+    // What was sent to it while away follows its welcome.
+    let other_id = wl["peers"][0]["id"].clone();
+    assert_eq!(
+        x.recv().await,
+        json!({"event":"getBroadcast","from":other_id}),
+        "the held message"
+    );
     x.send(json!({"event":"mediaState","audio":true,"video":true}))
         .await;
     let from_x = json!({"event":"mediaState","from":wx["id"],"audio":true,"video":true});

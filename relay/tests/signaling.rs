@@ -427,3 +427,41 @@ async fn without_turn_nothing_is_pushed() {
         Ok(v) => panic!("nothing expected, got {v}"),
     }
 }
+
+#[tokio::test]
+async fn conn_is_forwarded_untouched_on_every_connection_message() {
+    let server = Server::start().await;
+    let (mut b, wb) = Client::join(&server, "conn", "B", "broadcaster").await;
+    let (mut v, wv) = Client::join(&server, "conn", "V", "watcher").await;
+    b.recv().await; // peerJoined
+    let (b_id, v_id) = (wb["id"].clone(), wv["id"].clone());
+    let big = (1u64 << 53) - 1;
+    b.send(json!({"event":"offer","to":v_id,"conn":big,"sdp":"o"}))
+        .await;
+    b.send(json!({"event":"iceOfferCandidate","to":v_id,"conn":7,"candidate":cand("c")}))
+        .await;
+    assert_eq!(
+        v.recv().await,
+        json!({"event":"offer","from":b_id,"conn":big,"sdp":"o"})
+    );
+    assert_eq!(
+        v.recv().await,
+        json!({"event":"iceOfferCandidate","from":b_id,"conn":7,"candidate":cand("c")})
+    );
+    v.send(json!({"event":"answer","to":b_id,"conn":big,"sdp":"a"}))
+        .await;
+    v.send(json!({"event":"iceAnswerCandidate","to":b_id,"conn":big,"candidate":cand("d")}))
+        .await;
+    assert_eq!(
+        b.recv().await,
+        json!({"event":"answer","from":v_id,"conn":big,"sdp":"a"})
+    );
+    assert_eq!(
+        b.recv().await,
+        json!({"event":"iceAnswerCandidate","from":v_id,"conn":big,"candidate":cand("d")})
+    );
+    // Not a number: a bad message, the room goes on.
+    b.send(json!({"event":"offer","to":v_id,"conn":"one","sdp":"o"}))
+        .await;
+    b.expect_error("badMessage").await;
+}

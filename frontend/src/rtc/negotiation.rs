@@ -27,11 +27,15 @@
 //!   rejoin one by one, so peers missing from `welcome` keep their (still
 //!   flowing) connections for [`REJOIN_GRACE_MS`] or until those fail.
 
+mod heal;
 mod health;
+mod remote;
 
 use health::Health;
 pub use health::{CONNECT_TIMEOUT_MS, ConnState, DISCONNECTED_GRACE_MS};
 use protocol::{ClientMsg, IceCandidate, PeerId, PeerInfo, ServerMsg};
+use remote::Inbound;
+pub use remote::Remote;
 
 /// A broadcaster's number for one of its connections (the wire's `conn`).
 pub type ConnId = u64;
@@ -107,87 +111,6 @@ pub enum Action {
         to: PeerId,
         conn: ConnId,
     },
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Inbound {
-    Idle,
-    Requested { at_ms: f64 },
-    Watching { conn: ConnId },
-}
-
-/// What the UI may show of a remote peer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Remote {
-    pub info: PeerInfo,
-    pub audio: bool,
-    pub video: bool,
-    inbound: Inbound,
-    /// They watch me, on this connection.
-    outbound: Option<ConnId>,
-    in_health: Health,
-    out_health: Health,
-    /// Missing from a reconnect's `welcome` since then (see [`REJOIN_GRACE_MS`]).
-    unconfirmed_since: Option<f64>,
-    /// Its broadcast was lost for good; hidden until a new offer arrives.
-    lost: bool,
-    /// My connection from it failed and none has connected since: its tile
-    /// keeps saying why while the call retries.
-    unreachable: bool,
-    /// Consecutive give-ups of my inbound connection, and when I may ask again.
-    give_ups: u32,
-    retry_at_ms: f64,
-}
-
-impl Remote {
-    fn new(info: PeerInfo) -> Self {
-        Self {
-            info,
-            audio: true,
-            video: true,
-            inbound: Inbound::Idle,
-            outbound: None,
-            in_health: Health::default(),
-            out_health: Health::default(),
-            unconfirmed_since: None,
-            lost: false,
-            unreachable: false,
-            give_ups: 0,
-            retry_at_ms: 0.0,
-        }
-    }
-
-    pub fn watching(&self) -> bool {
-        matches!(self.inbound, Inbound::Watching { .. })
-    }
-
-    /// The live inbound connection's number.
-    pub fn inbound_conn(&self) -> Option<ConnId> {
-        match self.inbound {
-            Inbound::Watching { conn } => Some(conn),
-            _ => None,
-        }
-    }
-
-    /// Whether the grid shows a tile for it.
-    pub fn has_tile(&self) -> bool {
-        (self.info.broadcasting || self.watching()) && !self.lost
-    }
-
-    /// My inbound connection from it is broken and being healed.
-    pub fn healing(&self) -> bool {
-        self.watching() && self.in_health.trouble_since.is_some()
-    }
-
-    /// An earlier connection from it failed and none has connected since.
-    pub fn unreachable(&self) -> bool {
-        self.unreachable
-    }
-
-    /// The inbound connection's last state.
-    pub fn inbound_state(&self) -> ConnState {
-        self.in_health.state
-    }
 }
 
 #[derive(Debug)]
@@ -489,112 +412,6 @@ impl Negotiator {
                     peer: id.clone(),
                 });
             }
-        }
-    }
-
-    /// Periodic: every healing step that is due.
-    pub fn tick(&mut self, now_ms: f64) -> Vec<Action> {
-        let mut out = Vec::new();
-        if self.me.is_none() {
-            return out;
-        }
-        let ids: Vec<PeerId> = self.peers.iter().map(|p| p.info.id.clone()).collect();
-        for id in ids {
-            self.heal(&id, now_ms, &mut out);
-        }
-        out
-    }
-
-    /// `connectionState` of connection `conn` changed; stale ones are ignored.
-    pub fn connection_state(
-        &mut self,
-        dir: Dir,
-        peer: &PeerId,
-        conn: ConnId,
-        state: ConnState,
-        now_ms: f64,
-    ) -> Vec<Action> {
-        let mut out = Vec::new();
-        if !self.is_live(dir, peer, conn) {
-            return out;
-        }
-        if let Some(p) = self.peer_mut(peer) {
-            match dir {
-                Dir::Inbound => {
-                    p.in_health.update(state, now_ms);
-                    match state {
-                        ConnState::Failed => p.unreachable = true,
-                        ConnState::Connected => {
-                            p.unreachable = false;
-                            p.give_ups = 0;
-                            p.retry_at_ms = 0.0;
-                        }
-                        _ => {}
-                    }
-                }
-                Dir::Outbound => p.out_health.update(state, now_ms),
-            }
-            self.heal(peer, now_ms, &mut out);
-        }
-        out
-    }
-
-    /// Every bounded healing step for one peer that is due at `now_ms`.
-    fn heal(&mut self, id: &PeerId, now_ms: f64, out: &mut Vec<Action>) {
-        let Some(p) = self.peer_mut(id) else { return };
-        // Not back after a relay restart, and its media stopped (or the
-        // grace ran out): it is gone.
-        if let Some(since) = p.unconfirmed_since {
-            let stalled = p.in_health.broken(now_ms) || p.out_health.broken(now_ms);
-            if stalled || now_ms - since >= REJOIN_GRACE_MS {
-                self.forget(id, out);
-                return;
-            }
-        }
-        // Broadcaster side: restart ICE, a bounded number of times.
-        if let Some(conn) = p.outbound
-            && p.out_health.broken(now_ms)
-        {
-            let h = &mut p.out_health;
-            let waited = h.restarts == 0 || now_ms - h.last_restart >= ICE_RESTART_WAIT_MS;
-            if waited && h.restarts < MAX_ICE_RESTARTS && !h.stillborn() {
-                h.restarts += 1;
-                h.last_restart = now_ms;
-                out.push(Action::RestartIce {
-                    to: id.clone(),
-                    conn,
-                });
-            } else if waited {
-                // Give up; the viewer asks again when it can.
-                p.outbound = None;
-                p.out_health = Health::default();
-                out.push(Action::Close {
-                    dir: Dir::Outbound,
-                    peer: id.clone(),
-                });
-            }
-        }
-        // Viewer side: a connection that never connects, or that broke and
-        // was not healed by the broadcaster's restarts, is dropped.
-        let h = &p.in_health;
-        let given_up = h.stillborn()
-            || h.stuck(now_ms)
-            || h.trouble_since
-                .is_some_and(|t| now_ms - t >= INBOUND_GIVE_UP_MS);
-        if p.watching() && given_up {
-            p.inbound = Inbound::Idle;
-            p.in_health = Health::default();
-            p.lost = true;
-            p.give_ups += 1;
-            p.retry_at_ms = now_ms + retry_pause_ms(p.give_ups);
-            out.push(Action::Close {
-                dir: Dir::Inbound,
-                peer: id.clone(),
-            });
-        }
-        if p.info.broadcasting && matches!(p.inbound, Inbound::Idle | Inbound::Requested { .. }) {
-            let id = id.clone();
-            self.request(&id, now_ms, out);
         }
     }
 

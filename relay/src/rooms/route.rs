@@ -1,6 +1,7 @@
 //! Routing inside a room: room-wide events, the broadcasting flag and
 //! direct messages. Only a member's current connection can send; members in
-//! their leave grace are listed but sent nothing.
+//! their leave grace are listed, get no room-wide events (their `welcome`
+//! re-synchronizes them) and have their direct messages held for the rejoin.
 
 use super::{Inner, Member, Membership, Outbound, Registry, RouteError, encode, send_all_but};
 use axum::extract::ws::Utf8Bytes;
@@ -63,19 +64,24 @@ impl Registry {
     }
 
     /// Sends an already-stamped event to `to`, if it is in the sender's
-    /// room. Dropped silently if `to` is in its leave grace or `me` was
-    /// replaced.
+    /// room; held for the rejoin if `to` is in its leave grace (dropped if
+    /// that holds too much already). Nothing if `me` was replaced.
     pub fn send_to(&self, me: &Membership, to: &PeerId, text: Utf8Bytes) -> Result<(), RouteError> {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let Some(members) = inner.current(me) else {
+        if inner.current(me).is_none() {
             return Ok(());
-        };
-        let target = members
-            .iter()
-            .find(|m| &m.info.id == to)
+        }
+        let target = inner
+            .rooms
+            .get_mut(&me.room)
+            .and_then(|members| members.iter_mut().find(|m| &m.info.id == to))
             .ok_or(RouteError::UnknownPeer)?;
-        if target.reachable() && !target.outbox.offer(Outbound::Text(text)) {
+        if !target.reachable() {
+            if !target.hold(text) {
+                tracing::debug!(peer = %to, "away and holding too much: message dropped");
+            }
+        } else if !target.outbox.offer(Outbound::Text(text)) {
             self.evict(inner, vec![(me.room.clone(), to.clone())]);
         }
         Ok(())

@@ -262,13 +262,20 @@ async fn a_dropped_member_keeps_its_place_for_the_grace() {
     let mx = join(&reg, &x, "x", "r", Role::Watcher).expect("x");
     a.drain();
     mx.depart(Departure::Dropped(Duration::from_secs(30)));
-    // Still listed; messages to it vanish without an error.
+    // Still listed; direct messages to it are held, room-wide ones skip it.
     assert_eq!(reg.peers(&RoomId("r".into())).len(), 2);
     let text = encode(&ServerMsg::GetBroadcast { from: "a".into() });
     assert_eq!(reg.send_to(&ma, &"x".into(), text), Ok(()));
+    reg.set_broadcasting(&ma, true).expect("announce");
     let mx = join(&reg, &again, "x", "r", Role::Watcher).expect("rejoin");
     assert_eq!(a.drain(), Vec::<Value>::new(), "no peerLeft, no peerJoined");
-    assert_eq!(again.drain()[0]["event"], "welcome");
+    let got = again.drain();
+    assert_eq!(got[0]["event"], "welcome");
+    assert_eq!(
+        got[1..],
+        [json!({"event":"getBroadcast","from":"a"})],
+        "the held message follows the welcome"
+    );
     assert_eq!(reg.metrics.grace_resumes.load(Relaxed), 1);
 
     // Dropped again, and this time the grace runs out.
@@ -277,4 +284,40 @@ async fn a_dropped_member_keeps_its_place_for_the_grace() {
     assert_eq!(a.drain(), vec![json!({"event":"peerLeft","id":"x"})]);
     assert_eq!(reg.peers(&RoomId("r".into())).len(), 1);
     assert_eq!(reg.metrics.grace_expiries.load(Relaxed), 1);
+}
+
+#[tokio::test]
+async fn what_is_held_for_a_member_in_grace_is_bounded() {
+    let reg = registry(16);
+    let (a, x, mut again) = (peer(8), peer(8), peer(MAX_HELD_MESSAGES + 8));
+    let ma = join(&reg, &a, "a", "r", Role::Broadcaster).expect("a");
+    let mx = join(&reg, &x, "x", "r", Role::Watcher).expect("x");
+    mx.depart(Departure::Dropped(Duration::from_secs(30)));
+    let text = encode(&ServerMsg::GetBroadcast { from: "a".into() });
+    for _ in 0..MAX_HELD_MESSAGES + 50 {
+        assert_eq!(reg.send_to(&ma, &"x".into(), text.clone()), Ok(()));
+    }
+    let _mx = join(&reg, &again, "x", "r", Role::Watcher).expect("rejoin");
+    assert_eq!(
+        again.drain().len(),
+        1 + MAX_HELD_MESSAGES,
+        "welcome and the held ones"
+    );
+
+    // And in bytes.
+    let (b, y, mut back) = (peer(8), peer(8), peer(MAX_HELD_MESSAGES + 8));
+    let mb = join(&reg, &b, "b", "s", Role::Broadcaster).expect("b");
+    let my = join(&reg, &y, "y", "s", Role::Watcher).expect("y");
+    my.depart(Departure::Dropped(Duration::from_secs(30)));
+    let big = encode(&ServerMsg::Offer {
+        from: "b".into(),
+        conn: 1,
+        sdp: "x".repeat(60 * 1024),
+    });
+    for _ in 0..10 {
+        assert_eq!(reg.send_to(&mb, &"y".into(), big.clone()), Ok(()));
+    }
+    let _my = join(&reg, &back, "y", "s", Role::Watcher).expect("rejoin");
+    let held = back.drain().len() - 1;
+    assert_eq!(held, MAX_HELD_BYTES / big.len());
 }

@@ -850,6 +850,10 @@ fn a_connection_stuck_connecting_is_given_up_with_growing_pauses() {
     assert_eq!(pauses[0], 0.0, "the first give-up asks again at once");
     assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
     assert!(pauses[4] >= 8_000.0, "{pauses:?}");
+    assert!(
+        n.peers()[0].unreachable(),
+        "the tile keeps saying it cannot connect"
+    );
     // Once a connection works, the pauses start over.
     n.on_server(
         ServerMsg::Offer {
@@ -861,6 +865,7 @@ fn a_connection_stuck_connecting_is_given_up_with_growing_pauses() {
     );
     st(&mut n, Dir::Inbound, &"a".into(), "connected", now + 1.0);
     assert_eq!(n.peers()[0].give_ups, 0);
+    assert!(!n.peers()[0].unreachable());
 }
 
 #[test]
