@@ -192,8 +192,15 @@ for (const [kind, serve] of Object.entries(SERVERS)) {
     expect(after.map((c) => c.index), 'the same connections, none replaced').toEqual(before.map((c) => c.index));
     for (const [i, c] of after.entries()) expect(c.ufrag, `connection ${c.index} was ICE-restarted`).not.toEqual(before[i].ufrag);
     await Promise.all([expectMediaFlowing(ada, ['Bob', 'Cyd']), expectMediaFlowing(bob, ['Ada', 'Cyd']), expectMediaFlowing(cyd, ['Ada', 'Bob'])]);
-    for (const p of [ada, bob, cyd]) {
-      expect(p.log.filter((l) => l.includes('answered 401')), `${p.name}: no credential was refused`).toEqual([]);
+    // coturn checks a REST credential's expiry on every request, so requests
+    // on an allocation made with a credential that has since expired (here:
+    // 3 s old) may get 401 while the restart's fresh allocations work; the
+    // embedded server lets an existing allocation go on for
+    // --turn-refresh-grace, so nothing at all is refused there.
+    if (kind !== 'coturn') {
+      for (const p of [ada, bob, cyd]) {
+        expect(p.log.filter((l) => l.includes('answered 401')), `${p.name}: no credential was refused`).toEqual([]);
+      }
     }
   });
 }
