@@ -69,7 +69,7 @@ struct Member {
 }
 
 /// Direct messages held for a member in its leave grace, at most.
-pub const MAX_HELD_MESSAGES: usize = 256;
+pub const MAX_HELD_MESSAGES: usize = 64;
 /// Bytes of direct messages held for a member in its leave grace, at most.
 pub const MAX_HELD_BYTES: usize = 256 * 1024;
 
@@ -230,8 +230,10 @@ impl Registry {
                 if let Some(me) = members.iter_mut().find(|m| m.info.id == id) {
                     me.held_bytes = 0;
                     for text in std::mem::take(&mut me.held) {
+                        // Held messages never cost the place: what does not
+                        // fit is dropped (the peers' timeouts restart those
+                        // negotiations).
                         if !me.outbox.offer(Outbound::Text(text)) {
-                            evicted.push((room.clone(), id.clone()));
                             break;
                         }
                     }

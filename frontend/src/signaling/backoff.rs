@@ -73,7 +73,7 @@ pub fn held_while_down(msg: &ClientMsg) -> bool {
 }
 
 /// Held messages, at most (a long outage: the oldest go first).
-pub const MAX_HELD: usize = 512;
+pub const MAX_HELD: usize = 100;
 
 #[cfg(test)]
 mod tests {

@@ -321,3 +321,25 @@ async fn what_is_held_for_a_member_in_grace_is_bounded() {
     let held = back.drain().len() - 1;
     assert_eq!(held, MAX_HELD_BYTES / big.len());
 }
+
+#[tokio::test]
+async fn held_messages_that_do_not_fit_the_queue_never_cost_the_place() {
+    let reg = registry(16);
+    let (mut a, x, mut small) = (peer(8), peer(8), peer(4));
+    let ma = join(&reg, &a, "a", "r", Role::Broadcaster).expect("a");
+    let mx = join(&reg, &x, "x", "r", Role::Watcher).expect("x");
+    a.drain();
+    mx.depart(Departure::Dropped(Duration::from_secs(30)));
+    let text = encode(&ServerMsg::GetBroadcast { from: "a".into() });
+    for _ in 0..MAX_HELD_MESSAGES {
+        assert_eq!(reg.send_to(&ma, &"x".into(), text.clone()), Ok(()));
+    }
+    let _mx = join(&reg, &small, "x", "r", Role::Watcher).expect("rejoin");
+    assert_eq!(small.drain().len(), 4, "welcome and what fits");
+    assert_eq!(
+        a.drain(),
+        Vec::<Value>::new(),
+        "no peerLeft: still in the room"
+    );
+    assert_eq!(reg.peers(&RoomId("r".into())).len(), 2);
+}
