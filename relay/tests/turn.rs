@@ -17,6 +17,28 @@ use tokio::time::timeout;
 use turn::client::{Client as TurnClient, ClientConfig};
 use util::Conn as _;
 
+/// "ping" from the client through its relayed address to a fresh peer on
+/// loopback, "pong" back. Returns where the peer heard it from, where the
+/// client heard the answer from, and the peer's address.
+async fn ping_pong(relayed: &impl util::Conn) -> (SocketAddr, SocketAddr, SocketAddr) {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
+    let peer_addr = peer.local_addr().expect("addr");
+    relayed.send_to(b"ping", peer_addr).await.expect("send");
+    let mut buf = [0u8; 64];
+    let (n, peer_saw) = timeout(WAIT, peer.recv_from(&mut buf))
+        .await
+        .expect("the peer hears the client")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"ping");
+    peer.send_to(b"pong", peer_saw).await.expect("reply");
+    let (n, client_saw) = timeout(WAIT, relayed.recv_from(&mut buf))
+        .await
+        .expect("the client hears the peer")
+        .expect("recv");
+    assert_eq!(&buf[..n], b"pong");
+    (peer_saw, client_saw, peer_addr)
+}
+
 async fn relay_with_turn(tweak: impl FnOnce(&mut Config)) -> Server {
     Server::with(|c| {
         c.turn.listen = Some("127.0.0.1:0".parse().expect("addr"));
@@ -85,23 +107,9 @@ async fn relays_a_peers_datagrams_both_ways() {
     assert!((41000..=41999).contains(&relayed_addr.port()));
     assert_eq!(server.metric("meshcast_turn_allocations").await, 1.0);
 
-    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
-    let peer_addr = peer.local_addr().expect("addr");
-    relayed.send_to(b"ping", peer_addr).await.expect("send");
-    let mut buf = [0u8; 64];
-    let (n, from) = timeout(WAIT, peer.recv_from(&mut buf))
-        .await
-        .expect("the peer hears the client")
-        .expect("recv");
-    assert_eq!(&buf[..n], b"ping");
-    assert_eq!(from, relayed_addr, "through the relayed address");
-
-    peer.send_to(b"pong", relayed_addr).await.expect("reply");
-    let (n, from) = timeout(WAIT, relayed.recv_from(&mut buf))
-        .await
-        .expect("the client hears the peer")
-        .expect("recv");
-    assert_eq!((&buf[..n], from), (&b"pong"[..], peer_addr));
+    let (peer_saw, client_saw, peer_addr) = ping_pong(&relayed).await;
+    assert_eq!(peer_saw, relayed_addr, "through the relayed address");
+    assert_eq!(client_saw, peer_addr);
 
     relayed.close().await.expect("close");
     client.close().await.expect("close");
@@ -279,21 +287,7 @@ async fn a_real_client_allocates_and_relays_while_a_flood_from_many_ports_runs()
         .await
         .expect("the real client is answered in time despite the flood")
         .expect("allocation");
-    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
-    let peer_addr = peer.local_addr().expect("addr");
-    relayed.send_to(b"ping", peer_addr).await.expect("send");
-    let mut buf = [0u8; 64];
-    let (n, from) = timeout(WAIT, peer.recv_from(&mut buf))
-        .await
-        .expect("the peer hears the client")
-        .expect("recv");
-    assert_eq!(&buf[..n], b"ping");
-    peer.send_to(b"pong", from).await.expect("reply");
-    let (n, _) = timeout(WAIT, relayed.recv_from(&mut buf))
-        .await
-        .expect("the client hears the peer")
-        .expect("recv");
-    assert_eq!(&buf[..n], b"pong");
+    ping_pong(&relayed).await;
     let took = started.elapsed();
 
     // All of that happened while the flood ran.
