@@ -403,7 +403,6 @@ fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEve
                 browser::mark_once("ice-connected");
                 probe_path(&conns, call, dir, id.clone(), conn);
             }
-            conns.with(dir, id, conn, |p| p.state = state);
             let actions =
                 call.borrow_mut()
                     .neg

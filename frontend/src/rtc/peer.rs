@@ -58,7 +58,6 @@ pub struct Peer {
     pub pc: RtcPeerConnection,
     pub queue: CandidateQueue,
     pub stream: Option<MediaStream>,
-    pub state: ConnState,
     /// The broadcaster's number for this connection: late async results and
     /// messages for a replaced connection carry another one and are ignored.
     pub conn: ConnId,
@@ -134,7 +133,6 @@ impl Peer {
             pc,
             queue: CandidateQueue::default(),
             stream: None,
-            state: ConnState::New,
             conn,
             path: None,
             ice_error: None,
