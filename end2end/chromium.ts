@@ -7,8 +7,10 @@ export const CHROMIUM_PATH = process.env.CHROMIUM || '/usr/lib/chromium/chromium
 
 /** Flags every test browser gets. */
 export const BASE_ARGS = [
-  // The fake camera (640x480, 20 fps, a moving pattern) and a beeping fake mic.
-  '--use-fake-device-for-media-stream',
+  // Fake cameras (640x480, 20 fps, a moving pattern; three of them, for the
+  // device pickers: fake_device_1 encodes nothing over WebRTC, see
+  // MACHINE.md) and a beeping fake mic.
+  '--use-fake-device-for-media-stream=device-count=3',
   // In a namespace with only `lo`, Chromium gathers no ICE candidate without it.
   '--allow-loopback-in-peer-connection',
   '--disable-gpu',

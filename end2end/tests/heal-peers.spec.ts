@@ -7,6 +7,7 @@ import {
   expect,
   expectConnections,
   expectMediaFlowing,
+  joinFromLobby,
   metric,
   openParticipant,
   openViewer,
@@ -107,6 +108,7 @@ test('a participant reloads: same peer id, everyone sees it again with video, no
 
   const reloadAt = Date.now();
   await bob.page.reload();
+  await joinFromLobby(bob.page);
   const back = await Promise.all([
     whenVideoFlowing(ada.page, ['Bob'], 20_000),
     whenVideoFlowing(vic.page, ['Bob'], 20_000),

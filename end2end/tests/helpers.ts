@@ -197,6 +197,8 @@ export interface OpenOptions {
   noName?: boolean;
   /** Path and query to open instead of the default for the role. */
   url?: string;
+  /** Participants: stay on the lobby (do not click Join). */
+  lobby?: boolean;
 }
 
 const openedPeers: Peer[] = [];
@@ -236,11 +238,21 @@ export async function newPeer(
   return peer;
 }
 
-/** A participant (camera and mic) in `room`: `/?room=ROOM` with the name preset. */
+/** A participant (camera and mic) in `room`: `/?room=ROOM` with the name
+ *  preset, joined from the lobby (unless `opts.lobby`). */
 export async function openParticipant(browser: Browser, room: string, name: string, opts: OpenOptions = {}): Promise<Peer> {
   const peer = await newPeer(browser, room, name, 'participant', opts);
   await peer.page.goto(opts.url ?? `/?room=${encodeURIComponent(room)}`);
+  if (!opts.lobby) await joinFromLobby(peer.page);
   return peer;
+}
+
+/** Clicks the lobby's Join (once the camera is ready) and waits for the call. */
+export async function joinFromLobby(page: Page): Promise<void> {
+  const join = page.getByRole('button', { name: 'Join', exact: true });
+  await expect(join, 'the lobby is ready to join').toBeEnabled({ timeout: 15_000 });
+  await join.click();
+  await expect(page.getByTestId('lobby'), 'Join leaves the lobby').toBeHidden();
 }
 
 /** A viewer (receives only): `/watch?room=ROOM`. */

@@ -46,7 +46,11 @@
 //!
 //! `mediaState` is meshcast's own addition: a participant tells the room
 //! whether its microphone and camera are on, and repeats it when someone
-//! joins, so tiles can show muted and camera-off badges.
+//! joins, so tiles can show muted and camera-off badges. While it shares a
+//! screen, `mediaState.screen` names the stream the screen travels in: the
+//! broadcaster adds the screen's tracks to every viewer connection and
+//! renegotiates it (same `conn`, still the offerer), and viewers show that
+//! stream as a tile of its own.
 //!
 //! Errors come back as `{"event":"error","code":..,"message":..}`; the socket
 //! stays open unless a limit closes it (see [`close`]).
@@ -218,10 +222,17 @@ pub enum ClientMsg {
         conn: u64,
         candidate: IceCandidate,
     },
-    /// Microphone/camera on or off, to everyone else in the room.
+    /// Microphone/camera on or off, and the screen being shared, to
+    /// everyone else in the room.
     MediaState {
         audio: bool,
         video: bool,
+        /// While sharing a screen: the `MediaStream` id (the SDP's msid) the
+        /// screen's tracks travel in on every connection, so a viewer tells
+        /// them from the camera's. Absent when not sharing. See
+        /// [`valid_stream_id`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<String>,
     },
 }
 
@@ -290,6 +301,8 @@ pub enum ServerMsg {
         from: PeerId,
         audio: bool,
         video: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<String>,
     },
     Error {
         code: ErrorCode,
@@ -369,9 +382,16 @@ impl ClientMsg {
             },
             ClientMsg::BroadcastAvailable => Route::Room(ServerMsg::BroadcastAvailable { from }),
             ClientMsg::BroadcastEnded => Route::Room(ServerMsg::BroadcastEnded { from }),
-            ClientMsg::MediaState { audio, video } => {
-                Route::Room(ServerMsg::MediaState { from, audio, video })
-            }
+            ClientMsg::MediaState {
+                audio,
+                video,
+                screen,
+            } => Route::Room(ServerMsg::MediaState {
+                from,
+                audio,
+                video,
+                screen,
+            }),
             ClientMsg::GetBroadcast { to } => Route::Peer(to, ServerMsg::GetBroadcast { from }),
             ClientMsg::Offer { to, conn, sdp } => {
                 Route::Peer(to, ServerMsg::Offer { from, conn, sdp })
@@ -416,6 +436,16 @@ pub fn valid_room(room: &str) -> bool {
     (1..=MAX_ROOM_LEN).contains(&room.len()) && room.chars().all(is_id_char)
 }
 
+/// Longest `mediaState.screen` (browsers use 36-char UUIDs, some wrap them in `{}`).
+pub const MAX_STREAM_ID_LEN: usize = 64;
+
+/// A `MediaStream` id as `mediaState.screen` carries it: 1-64 chars of
+/// `[A-Za-z0-9_{}-]`.
+pub fn valid_stream_id(id: &str) -> bool {
+    (1..=MAX_STREAM_ID_LEN).contains(&id.len())
+        && id.chars().all(|c| is_id_char(c) || c == '{' || c == '}')
+}
+
 /// The display name as the room will see it: trimmed, 1-64 chars, no
 /// control characters. `None` if it does not qualify.
 pub fn clean_name(name: &str) -> Option<&str> {
@@ -428,6 +458,10 @@ pub fn clean_name(name: &str) -> Option<&str> {
 pub fn valid_token(token: &str) -> bool {
     (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len()) && token.chars().all(is_id_char)
 }
+
+mod decode;
+pub mod json;
+pub use decode::DecodeError;
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,17 @@ where
     assert_eq!(back, msg);
 }
 
+/// A server message: as [`golden`], and [`ServerMsg::from_json`] (the
+/// browser's decoder) reads the same.
+fn golden_server(msg: ServerMsg, expected: Value) {
+    assert_eq!(
+        ServerMsg::from_json(&expected.to_string()).as_ref(),
+        Ok(&msg),
+        "from_json of {expected}"
+    );
+    golden(msg, expected);
+}
+
 #[test]
 fn client_messages() {
     golden(
@@ -94,8 +105,17 @@ fn client_messages() {
         ClientMsg::MediaState {
             audio: false,
             video: true,
+            screen: None,
         },
         json!({"event":"mediaState","audio":false,"video":true}),
+    );
+    golden(
+        ClientMsg::MediaState {
+            audio: true,
+            video: true,
+            screen: Some("{5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab}".into()),
+        },
+        json!({"event":"mediaState","audio":true,"video":true,"screen":"{5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab}"}),
     );
 }
 
@@ -107,7 +127,7 @@ fn server_messages() {
         role: Role::Watcher,
         broadcasting: false,
     };
-    golden(
+    golden_server(
         ServerMsg::Welcome {
             id: "p1".into(),
             room: RoomId("standup".into()),
@@ -130,27 +150,27 @@ fn server_messages() {
                "iceServers":[{"urls":["stun:stun.l.google.com:19302"]},
                              {"urls":["turn:turn.example:3478?transport=udp"],"username":"1700000000:p1","credential":"c2VjcmV0"}]}),
     );
-    golden(
+    golden_server(
         ServerMsg::PeerJoined { peer },
         json!({"event":"peerJoined","peer":{"id":"p2","name":"Bo","role":"watcher","broadcasting":false}}),
     );
-    golden(
+    golden_server(
         ServerMsg::PeerLeft { id: "p2".into() },
         json!({"event":"peerLeft","id":"p2"}),
     );
-    golden(
+    golden_server(
         ServerMsg::BroadcastAvailable { from: "p1".into() },
         json!({"event":"broadcastAvailable","from":"p1"}),
     );
-    golden(
+    golden_server(
         ServerMsg::BroadcastEnded { from: "p1".into() },
         json!({"event":"broadcastEnded","from":"p1"}),
     );
-    golden(
+    golden_server(
         ServerMsg::GetBroadcast { from: "p1".into() },
         json!({"event":"getBroadcast","from":"p1"}),
     );
-    golden(
+    golden_server(
         ServerMsg::Offer {
             from: "p1".into(),
             conn: 7,
@@ -158,7 +178,7 @@ fn server_messages() {
         },
         json!({"event":"offer","from":"p1","conn":7,"sdp":"v=0"}),
     );
-    golden(
+    golden_server(
         ServerMsg::Answer {
             from: "p1".into(),
             conn: 7,
@@ -166,7 +186,7 @@ fn server_messages() {
         },
         json!({"event":"answer","from":"p1","conn":7,"sdp":"v=0"}),
     );
-    golden(
+    golden_server(
         ServerMsg::IceOfferCandidate {
             from: "p1".into(),
             conn: (1 << 53) - 1,
@@ -174,7 +194,7 @@ fn server_messages() {
         },
         json!({"event":"iceOfferCandidate","from":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
-    golden(
+    golden_server(
         ServerMsg::IceAnswerCandidate {
             from: "p1".into(),
             conn: (1 << 53) - 1,
@@ -182,16 +202,17 @@ fn server_messages() {
         },
         json!({"event":"iceAnswerCandidate","from":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
-    golden(
+    golden_server(
         ServerMsg::MediaState {
             from: "p1".into(),
             audio: true,
             video: false,
+            screen: None,
         },
         json!({"event":"mediaState","from":"p1","audio":true,"video":false}),
     );
     for code in ErrorCode::ALL {
-        golden(
+        golden_server(
             ServerMsg::Error {
                 code,
                 message: "why".into(),
@@ -278,6 +299,7 @@ fn routing_drops_to_stamps_from_and_keeps_conn() {
             ClientMsg::MediaState {
                 audio: true,
                 video: false,
+                screen: Some("s1".into()),
             },
             "mediaState",
         ),
@@ -337,6 +359,31 @@ fn rejects_unknown_events_and_missing_fields() {
 }
 
 #[test]
+fn the_browser_decoder_refuses_what_the_derive_refuses() {
+    for bad in [
+        json!({"event":"nope"}),
+        json!({"event":"offer","conn":1,"sdp":"v=0"}),
+        json!({"event":"welcome","id":"p1","room":"r","peers":[]}),
+        json!({"event":"mediaState","from":"p1","audio":true}),
+        json!({"event":"offer","from":"p1","conn":"1","sdp":"v=0"}),
+        json!({"from":"p1"}),
+        json!([1, 2]),
+    ] {
+        assert!(ServerMsg::from_json(&bad.to_string()).is_err(), "{bad}");
+        assert!(
+            serde_json::from_value::<ServerMsg>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        ServerMsg::from_json(r#"{"event":"broadcastEnded","from":"p1","extra":1}"#),
+        Ok(ServerMsg::BroadcastEnded { from: "p1".into() }),
+        "unknown fields are ignored"
+    );
+    assert!(ServerMsg::from_json("not json").is_err());
+}
+
+#[test]
 fn room_names() {
     assert!(valid_room("a"));
     assert!(valid_room("Team_standup-2"));
@@ -345,6 +392,18 @@ fn room_names() {
     assert!(!valid_room(&"x".repeat(65)));
     for bad in ["a b", "a/b", "é", "a.b", "a\n"] {
         assert!(!valid_room(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn stream_ids() {
+    assert!(valid_stream_id("5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab"));
+    assert!(valid_stream_id("{5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab}"));
+    assert!(valid_stream_id(&"x".repeat(MAX_STREAM_ID_LEN)));
+    assert!(!valid_stream_id(""));
+    assert!(!valid_stream_id(&"x".repeat(MAX_STREAM_ID_LEN + 1)));
+    for bad in ["a b", "<img>", "é", "a\n", "a\"b"] {
+        assert!(!valid_stream_id(bad), "{bad:?}");
     }
 }
 

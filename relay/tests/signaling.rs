@@ -74,6 +74,20 @@ async fn the_seed_flow_end_to_end() {
         v.recv().await,
         json!({"event":"mediaState","from":b_id,"audio":false,"video":true})
     );
+    // ... with the screen's stream id while sharing; a bad id is refused
+    // (badMessage, the socket stays open) and reaches nobody.
+    let screen = "{5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab}";
+    b.send(json!({"event":"mediaState","audio":true,"video":true,"screen":screen}))
+        .await;
+    assert_eq!(
+        v.recv().await,
+        json!({"event":"mediaState","from":b_id,"audio":true,"video":true,"screen":screen})
+    );
+    for bad in ["", "<img src=x>", &"x".repeat(65)] {
+        b.send(json!({"event":"mediaState","audio":true,"video":true,"screen":bad}))
+            .await;
+        b.expect_error("badMessage").await;
+    }
     // broadcastEnded
     b.send(json!({"event":"broadcastEnded"})).await;
     assert_eq!(

@@ -1,38 +1,91 @@
-//! The control bar: microphone, camera, leave. Shortcuts m and v are wired
+//! The control bar: microphone, camera, screen share, settings, leave. Shortcuts m and v are wired
 //! by the page; the buttons carry the accessible labels and pressed states.
 
 use leptos::prelude::*;
 
+/// The microphone and camera switches (in the lobby and in the call).
+#[component]
+pub fn MediaToggles(
+    mic_on: RwSignal<bool>,
+    cam_on: RwSignal<bool>,
+    on_mic: Callback<()>,
+    on_cam: Callback<()>,
+) -> impl IntoView {
+    let mic_label = move || {
+        if mic_on.get() {
+            "Mute microphone (m)"
+        } else {
+            "Unmute microphone (m)"
+        }
+    };
+    let cam_label = move || {
+        if cam_on.get() {
+            "Turn camera off (v)"
+        } else {
+            "Turn camera on (v)"
+        }
+    };
+    view! {
+        <button type="button" class="ctl" class:off=move || !mic_on.get() data-testid="toggle-mic"
+            aria-pressed=move || (!mic_on.get()).to_string() aria-label=mic_label title=mic_label
+            on:click=move |_| on_mic.run(())>
+            {move || if mic_on.get() { icon_mic().into_any() } else { icon_mic_slash().into_any() }}
+        </button>
+        <button type="button" class="ctl" class:off=move || !cam_on.get() data-testid="toggle-camera"
+            aria-pressed=move || (!cam_on.get()).to_string() aria-label=cam_label title=cam_label
+            on:click=move |_| on_cam.run(())>
+            {move || if cam_on.get() { icon_cam().into_any() } else { icon_cam_slash().into_any() }}
+        </button>
+    }
+}
+
+/// What a participant with a camera has beyond leaving.
+pub struct Sending {
+    pub mic_on: RwSignal<bool>,
+    pub cam_on: RwSignal<bool>,
+    pub on_mic: Callback<()>,
+    pub on_cam: Callback<()>,
+    /// Sharing a screen now; `None` where the browser cannot (phones).
+    pub sharing: Option<Signal<bool>>,
+    pub on_share: Callback<()>,
+}
+
 #[component]
 pub fn Controls(
     /// `None` on the watch page and for participants without a camera.
-    media: Option<(RwSignal<bool>, RwSignal<bool>)>,
-    on_mic: Callback<()>,
-    on_cam: Callback<()>,
+    sending: Option<Sending>,
+    on_settings: Option<Callback<()>>,
     on_leave: Callback<()>,
 ) -> impl IntoView {
-    let media_buttons = media.map(|(mic_on, cam_on)| {
+    let media_buttons = sending.map(|s| {
+        let share = s.sharing.map(|sharing| {
+            let label = move || if sharing.get() { "Stop sharing" } else { "Share screen" };
+            view! {
+                <button type="button" class="ctl" class:on=move || sharing.get() data-testid="share-screen"
+                    aria-pressed=move || sharing.get().to_string() aria-label=label title=label
+                    on:click=move |_| s.on_share.run(())>
+                    <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M20 18c1.1 0 2-.9 2-2V6c0-1.1-.9-2-2-2H4c-1.1 0-2 .9-2 2v10c0 1.1.9 2 2 2H0v2h24v-2h-4zM4 16V6h16v10H4zm7-2h2v-3h3l-4-4-4 4h3z"/></svg>
+                </button>
+            }
+        });
         view! {
-            <button class="ctl" class:off=move || !mic_on.get() data-testid="toggle-mic"
-                aria-pressed=move || (!mic_on.get()).to_string()
-                aria-label=move || if mic_on.get() { "Mute microphone (m)" } else { "Unmute microphone (m)" }
-                title=move || if mic_on.get() { "Mute microphone (m)" } else { "Unmute microphone (m)" }
-                on:click=move |_| on_mic.run(())>
-                {move || if mic_on.get() { icon_mic().into_any() } else { icon_mic_slash().into_any() }}
-            </button>
-            <button class="ctl" class:off=move || !cam_on.get() data-testid="toggle-camera"
-                aria-pressed=move || (!cam_on.get()).to_string()
-                aria-label=move || if cam_on.get() { "Turn camera off (v)" } else { "Turn camera on (v)" }
-                title=move || if cam_on.get() { "Turn camera off (v)" } else { "Turn camera on (v)" }
-                on:click=move |_| on_cam.run(())>
-                {move || if cam_on.get() { icon_cam().into_any() } else { icon_cam_slash().into_any() }}
+            <MediaToggles mic_on=s.mic_on cam_on=s.cam_on on_mic=s.on_mic on_cam=s.on_cam />
+            {share}
+        }
+    });
+    let settings = on_settings.map(|open| {
+        view! {
+            <button type="button" class="ctl" data-testid="settings" aria-label="Settings" title="Settings"
+                on:click=move |_| open.run(())>
+                <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M19.14 12.94c.04-.3.06-.61.06-.94s-.02-.64-.07-.94l2.03-1.58a.5.5 0 0 0 .12-.61l-1.92-3.32a.5.5 0 0 0-.6-.22l-2.39.96a7 7 0 0 0-1.62-.94l-.36-2.54a.5.5 0 0 0-.5-.42h-3.84a.5.5 0 0 0-.49.42l-.36 2.54c-.59.24-1.13.56-1.62.94l-2.39-.96a.5.5 0 0 0-.6.22L2.74 8.87a.5.5 0 0 0 .12.61l2.03 1.58c-.05.3-.09.63-.09.94s.02.64.07.94l-2.03 1.58a.5.5 0 0 0-.12.61l1.92 3.32c.12.22.37.29.6.22l2.39-.96c.5.38 1.03.7 1.62.94l.36 2.54c.05.24.24.42.49.42h3.84c.25 0 .46-.18.49-.42l.36-2.54c.59-.24 1.13-.56 1.62-.94l2.39.96c.22.08.47 0 .6-.22l1.92-3.32a.5.5 0 0 0-.12-.61l-2.01-1.58zM12 15.6A3.6 3.6 0 1 1 12 8.4a3.6 3.6 0 0 1 0 7.2z"/></svg>
             </button>
         }
     });
     view! {
         <nav class="controls" aria-label="Call controls">
             {media_buttons}
-            <button class="ctl leave" data-testid="leave" aria-label="Leave the call" title="Leave the call"
+            {settings}
+            <button type="button" class="ctl leave" data-testid="leave" aria-label="Leave the call" title="Leave the call"
                 on:click=move |_| on_leave.run(())>
                 <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true">
                     <path fill="currentColor" d="M12 9c-1.6 0-3.15.25-4.6.72v3.1c0 .39-.23.74-.56.9-.98.49-1.87 1.12-2.66 1.85-.18.18-.43.28-.7.28-.28 0-.53-.11-.71-.29L.29 13.08a.956.956 0 0 1 0-1.36C3.34 8.78 7.46 7 12 7s8.66 1.78 11.71 4.72c.18.18.29.43.29.71 0 .28-.11.53-.29.71l-2.48 2.48c-.18.18-.43.29-.71.29-.27 0-.52-.11-.7-.28a11.27 11.27 0 0 0-2.67-1.85.996.996 0 0 1-.56-.9v-3.1C15.15 9.25 13.6 9 12 9z"/>

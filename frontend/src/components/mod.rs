@@ -6,7 +6,7 @@ mod name;
 mod tile;
 mod topbar;
 
-pub use controls::Controls;
+pub use controls::{Controls, MediaToggles, Sending};
 pub use name::{NAME_KEY, NameDialog};
-pub use tile::{LocalTile, RemoteTile, SoundBlocked, SoundGate};
+pub use tile::{LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials};
 pub use topbar::TopBar;

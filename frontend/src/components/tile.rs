@@ -14,6 +14,22 @@ use web_sys::MediaStream;
 #[derive(Clone, Copy)]
 pub struct SoundBlocked(pub RwSignal<bool>);
 
+/// The chosen speaker (a device id), for every element that plays sound.
+#[derive(Clone, Copy)]
+pub struct Speaker(pub RwSignal<Option<String>>);
+
+/// Plays `video` on the chosen speaker, and again whenever the choice changes.
+fn use_speaker(video: NodeRef<Video>) {
+    let Some(Speaker(chosen)) = use_context::<Speaker>() else {
+        return;
+    };
+    Effect::new(move |_| {
+        if let (Some(el), Some(id)) = (video.get(), chosen.get()) {
+            crate::rtc::devices::set_speaker(&el, &id);
+        }
+    });
+}
+
 /// Attaches a stream to a <video> whenever it changes, and starts playback.
 fn attach(
     video: NodeRef<Video>,
@@ -106,6 +122,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
         move || data.with(|d| d.as_ref().and_then(|d| d.stream.clone())),
         blocked,
     );
+    use_speaker(video);
     let path = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.path)));
     let has_frames = RwSignal::new(false);
     let state_label = move || data.with(|d| d.as_ref().map_or("Connecting…", TileData::label));
@@ -138,6 +155,38 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 <span class="tile-name">{move || name.get()}</span>
                 <Badges audio=audio video=video_on />
             </figcaption>
+        </figure>
+    }
+}
+
+/// A shared screen: mine (`peer` = `None`, muted) or a remote one from `tiles`.
+#[component]
+pub fn ScreenTile(
+    #[prop(into)] stream: Signal<Option<MediaStream>, LocalStorage>,
+    #[prop(into)] label: Signal<String>,
+    /// The sharer's peer id; `None` for my own screen.
+    peer: Option<String>,
+) -> impl IntoView {
+    let video = NodeRef::<Video>::new();
+    let local = peer.is_none();
+    attach(
+        video,
+        move || stream.get(),
+        if local {
+            None
+        } else {
+            use_context::<SoundBlocked>()
+        },
+    );
+    if !local {
+        use_speaker(video);
+    }
+    view! {
+        <figure class="tile screen" data-testid="screen-tile" data-local=local.to_string()
+            data-peer-id=peer.unwrap_or_default()>
+            <video node_ref=video autoplay=true playsinline=true muted=local prop:muted=local
+                class:remote-video=!local aria-label=move || label.get()></video>
+            <figcaption><span class="tile-name">{move || label.get()}</span></figcaption>
         </figure>
     }
 }
@@ -193,12 +242,13 @@ pub fn SoundGate() -> impl IntoView {
     .into_any()
 }
 
+/// The first letters of the first two words (the stylesheet shows them in
+/// capitals: the browser's case tables, not a copy in the wasm).
 pub fn initials(name: &str) -> String {
     name.split_whitespace()
         .filter_map(|w| w.chars().next())
         .take(2)
-        .collect::<String>()
-        .to_uppercase()
+        .collect()
 }
 
 fn icon_mic_off() -> impl IntoView {

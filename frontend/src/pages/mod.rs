@@ -1,21 +1,29 @@
-//! The two pages. `/` (participant): camera on, joins as broadcaster,
-//! watches every other broadcaster. `/watch` (viewer): never asks for a
-//! camera, watches every broadcaster. Both ask for a name, then mount
-//! [`InCall`], whose lifetime is the call's: mounting starts it, unmounting
-//! leaves.
+//! The two pages. `/` (participant): the lobby (preview, devices, name),
+//! then the call as a broadcaster that watches every other broadcaster.
+//! `/watch` (viewer): never asks for a camera, watches every broadcaster;
+//! it asks for a name only if none is stored. Both then mount [`InCall`],
+//! whose lifetime is the call's: mounting starts it, unmounting leaves.
 
 mod capture;
 mod grid;
+mod lobby;
 mod options;
+mod settings;
 
 use crate::browser;
-use crate::components::{Controls, LocalTile, NameDialog, RemoteTile, SoundGate, TopBar};
+use crate::components::{
+    Controls, LocalTile, NameDialog, RemoteTile, ScreenTile, Sending, SoundGate, Speaker, TopBar,
+};
 use crate::rtc::call::{Call, CallOptions};
-use crate::rtc::{CallView, Status, bitrate};
-use capture::use_camera;
+use crate::rtc::{CallView, Status, bitrate, media};
+use capture::{Camera, use_camera};
 use leptos::prelude::*;
+use lobby::{JoinChoice, Lobby};
 use options::PageOptions;
 use protocol::Role;
+use settings::SettingsDialog;
+use wasm_bindgen::JsCast;
+use web_sys::MediaStream;
 
 #[component]
 pub fn Participant() -> impl IntoView {
@@ -37,7 +45,8 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-/// Parses the page's options, asks for a name, then mounts the call.
+/// Parses the page's options; then the lobby (`/`) or the name dialog
+/// (`/watch`, only without a stored name), then the call.
 #[component]
 fn CallPage(role: Role) -> impl IntoView {
     let opts = match PageOptions::from_url(role) {
@@ -53,19 +62,30 @@ fn CallPage(role: Role) -> impl IntoView {
             .into_any();
         }
     };
-    let name = RwSignal::new(
-        browser::load(false, crate::components::NAME_KEY)
-            .and_then(|n| protocol::clean_name(&n).map(str::to_owned)),
-    );
+    let camera = use_camera(opts.quality);
+    // (name, without camera) once the person is ready.
+    let joined = RwSignal::new(None::<JoinChoice>);
+    if role == Role::Broadcaster {
+        camera.acquire();
+    } else if let Some(n) = browser::load(false, crate::components::NAME_KEY)
+        .and_then(|n| protocol::clean_name(&n).map(str::to_owned))
+    {
+        joined.set(Some((n, true)));
+    }
     let view_state = CallView::new();
     provide_context(crate::components::SoundBlocked(RwSignal::new(false)));
+    provide_context(Speaker(camera.speaker));
     let room = opts.room.0.clone();
+    let on_join = Callback::new(move |choice| joined.set(Some(choice)));
     view! {
         <div class="app" class:watch=role == Role::Watcher>
-            <TopBar room status=view_state.status others=view_state.others />
-            {move || match name.get() {
-                None => view! { <NameDialog on_done=Callback::new(move |n| name.set(Some(n))) /> }.into_any(),
-                Some(n) => view! { <InCall opts=opts.clone() name=n view_state /> }.into_any(),
+            <TopBar room=room.clone() status=view_state.status others=view_state.others />
+            {move || match joined.get() {
+                None if role == Role::Broadcaster => view! { <Lobby camera room=room.clone() on_join /> }.into_any(),
+                None => view! { <NameDialog on_done=Callback::new(move |n| joined.set(Some((n, true)))) /> }.into_any(),
+                Some((name, without_camera)) => view! {
+                    <InCall opts=opts.clone() name view_state camera viewer_only=without_camera />
+                }.into_any(),
             }}
         </div>
     }
@@ -74,10 +94,15 @@ fn CallPage(role: Role) -> impl IntoView {
 
 /// The call itself: started when mounted, left when unmounted.
 #[component]
-fn InCall(opts: PageOptions, name: String, view_state: CallView) -> impl IntoView {
+fn InCall(
+    opts: PageOptions,
+    name: String,
+    view_state: CallView,
+    camera: Camera,
+    viewer_only: bool,
+) -> impl IntoView {
     let role = opts.role;
-    let camera = use_camera(opts.quality);
-    let viewer_only = RwSignal::new(role == Role::Watcher);
+    let viewer_only = RwSignal::new(viewer_only);
     let (token, reloaded) = options::tab_token();
     let call = StoredValue::new_local(Call::start(
         CallOptions {
@@ -92,28 +117,27 @@ fn InCall(opts: PageOptions, name: String, view_state: CallView) -> impl IntoVie
         },
         view_state,
     ));
-    let acquire = move || {
-        camera.acquire(
-            move || view_state.status.get_untracked() != Status::Left,
-            move |stream| call.with_value(|c| c.set_local_stream(stream)),
-        );
-    };
-    if role == Role::Broadcaster {
-        acquire();
-    }
     let push_media = move || {
         call.with_value(|c| {
             c.set_media(camera.mic_on.get_untracked(), camera.cam_on.get_untracked())
         });
     };
-    let toggle_mic = Callback::new(move |()| {
-        camera.mic_on.update(|m| *m = !*m);
+    if viewer_only.get_untracked() {
+        camera.release_and_stop();
+    } else if let Some(stream) = camera.stream.get_untracked() {
         push_media();
-    });
-    let toggle_cam = Callback::new(move |()| {
-        camera.cam_on.update(|m| *m = !*m);
-        push_media();
-    });
+        call.with_value(|c| c.set_local_stream(stream));
+        camera.on_track(move |stream, track| call.with_value(|c| c.replace_track(stream, track)));
+    }
+    let toggle = move |on: RwSignal<bool>| {
+        Callback::new(move |()| {
+            on.update(|m| *m = !*m);
+            push_media();
+        })
+    };
+    let (toggle_mic, toggle_cam) = (toggle(camera.mic_on), toggle(camera.cam_on));
+    let screen = use_screen_share(call, camera);
+    let settings_open = RwSignal::new(false);
     let leave = Callback::new(move |()| {
         call.with_value(Call::leave);
         camera.release();
@@ -124,20 +148,22 @@ fn InCall(opts: PageOptions, name: String, view_state: CallView) -> impl IntoVie
         call.with_value(Call::leave);
     });
 
-    let continue_as_viewer = move |_| {
-        camera.error.set(None);
-        viewer_only.set(true);
-    };
     let tiles = view_state.tiles;
     let has_remote = move || tiles.with(|t| !t.is_empty());
     let count = move || tiles.with(Vec::len) + usize::from(!viewer_only.get());
+    let remote_screens = move || {
+        tiles.with(|t| {
+            t.iter()
+                .filter(|x| x.screen.is_some())
+                .map(|x| (x.id.clone(), x.name.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let sharing = Signal::derive(move || screen.stream.with(Option::is_some));
+    let any_screen = move || sharing.get() || tiles.with(|t| t.iter().any(|x| x.screen.is_some()));
     let invite = StoredValue::new(opts.invite_link());
     let display_name = Signal::derive(move || name.clone());
-    let local_note = Signal::derive(move || {
-        camera
-            .error
-            .with(|e| e.as_ref().map(|_| "No camera".to_owned()))
-    });
+    let no_note = Signal::derive(|| None::<String>);
 
     view! {
         <Show when=move || view_state.status.get() == Status::Left>
@@ -153,13 +179,12 @@ fn InCall(opts: PageOptions, name: String, view_state: CallView) -> impl IntoVie
             </main>
         </Show>
         <Show when=move || view_state.status.get() != Status::Left>
-            <main class="stage">
-                <Show when=move || camera.error.with(Option::is_some) && !viewer_only.get()>
-                    <div class="banner" data-testid="media-error" role="alert">
-                        <p>{move || camera.error.get().map(|e| e.sentence())}</p>
+            <main class="stage" class:sharing=any_screen>
+                <Show when=move || camera.notice.with(Option::is_some)>
+                    <div class="banner info" data-testid="notice" role="status">
+                        <p>{move || camera.notice.get()}</p>
                         <div class="banner-actions">
-                            <button class="primary" data-testid="retry-media" on:click=move |_| acquire()>"Try again"</button>
-                            <button data-testid="continue-as-viewer" on:click=continue_as_viewer>"Continue as a viewer"</button>
+                            <button on:click=move |_| camera.notice.set(None)>"Dismiss"</button>
                         </div>
                     </div>
                 </Show>
@@ -170,10 +195,25 @@ fn InCall(opts: PageOptions, name: String, view_state: CallView) -> impl IntoVie
                             view_state.cameras.get(), bitrate::MESH_COMFORT_LIMIT)}</p>
                     </div>
                 </Show>
+                <Show when=any_screen>
+                    <div class="screens">
+                        <For each=remote_screens key=|s| s.clone() let:s>
+                            <ScreenTile peer=Some(s.0.clone()) label=format!("{}'s screen", s.1)
+                                stream=Signal::derive_local({
+                                    let id = s.0.clone();
+                                    move || tiles.with(|t| t.iter().find(|x| x.id == id).and_then(|x| x.screen.clone()))
+                                }) />
+                        </For>
+                        <Show when=move || sharing.get()>
+                            <ScreenTile peer=None label="Your screen".to_owned()
+                                stream=Signal::derive_local(move || screen.stream.get()) />
+                        </Show>
+                    </div>
+                </Show>
                 <div class="grid" data-count=count style=move || grid::style(count())>
                     <Show when=move || !viewer_only.get()>
                         <LocalTile stream=camera.stream name=display_name mic_on=camera.mic_on
-                            cam_on=camera.cam_on note=local_note my_id=view_state.my_id />
+                            cam_on=camera.cam_on note=no_note my_id=view_state.my_id />
                     </Show>
                     <For each=move || tiles.with(|t| t.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
                         key=|id| id.clone() let:id>
@@ -189,11 +229,78 @@ fn InCall(opts: PageOptions, name: String, view_state: CallView) -> impl IntoVie
                 </Show>
                 <SoundGate />
             </main>
-            {move || view! {
-                <Controls media=(!viewer_only.get() && role == Role::Broadcaster).then_some((camera.mic_on, camera.cam_on))
-                    on_mic=toggle_mic on_cam=toggle_cam on_leave=leave />
+            {move || {
+                let sending = (!viewer_only.get() && role == Role::Broadcaster).then(|| Sending {
+                    mic_on: camera.mic_on,
+                    cam_on: camera.cam_on,
+                    on_mic: toggle_mic,
+                    on_cam: toggle_cam,
+                    sharing: screen.supported.then_some(sharing),
+                    on_share: screen.toggle,
+                });
+                let on_settings = (role == Role::Broadcaster && !viewer_only.get())
+                    .then(|| Callback::new(move |()| settings_open.set(true)));
+                view! { <Controls sending on_settings on_leave=leave /> }
             }}
+            <Show when=move || settings_open.get()>
+                <SettingsDialog camera on_close=Callback::new(move |()| settings_open.set(false)) />
+            </Show>
         </Show>
+    }
+}
+
+/// The screen I share: its stream, whether the browser can share one, and
+/// the button's action (start, or stop). Ending the track from the
+/// browser's own "Stop sharing" bar stops it too.
+#[derive(Clone, Copy)]
+struct ScreenShare {
+    stream: RwSignal<Option<MediaStream>, LocalStorage>,
+    supported: bool,
+    toggle: Callback<()>,
+}
+
+fn use_screen_share(call: StoredValue<Call, LocalStorage>, camera: Camera) -> ScreenShare {
+    let stream = RwSignal::new_local(None::<MediaStream>);
+    let ended = StoredValue::new_local(None::<gloo_events::EventListener>);
+    let stop = move || {
+        ended.set_value(None);
+        stream.set(None);
+        call.with_value(Call::stop_screen);
+    };
+    let toggle = Callback::new(move |()| {
+        if stream.with_untracked(Option::is_some) {
+            stop();
+            return;
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            match media::share_screen().await {
+                Ok(Some(s)) => {
+                    if let Ok(track) = s
+                        .get_video_tracks()
+                        .get(0)
+                        .dyn_into::<web_sys::MediaStreamTrack>()
+                    {
+                        ended.set_value(Some(gloo_events::EventListener::once(
+                            &track,
+                            "ended",
+                            move |_| stop(),
+                        )));
+                    }
+                    call.with_value(|c| c.share_screen(Clone::clone(&s)));
+                    stream.set(Some(s));
+                }
+                Ok(None) => {} // the user cancelled the picker
+                Err(e) => camera.notice.set(Some(format!(
+                    "Could not share your screen: {}",
+                    e.sentence()
+                ))),
+            }
+        });
+    });
+    ScreenShare {
+        stream,
+        supported: media::can_share_screen(),
+        toggle,
     }
 }
 

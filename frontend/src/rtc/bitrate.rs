@@ -33,6 +33,26 @@ pub fn plan(budget_kbps: u32, viewers: usize) -> SenderPlan {
     }
 }
 
+/// A shared screen per viewer: at least this (text needs bits), at most
+/// [`SCREEN_CEILING_KBPS`].
+const SCREEN_FLOOR_KBPS: u32 = 300;
+const SCREEN_CEILING_KBPS: u32 = 2_500;
+
+/// The camera's and the screen's plans while a screen is shared: the screen
+/// gets two thirds of each viewer's share (within its floor and ceiling), at
+/// full resolution; the camera the rest, planned like any camera.
+pub fn plan_sharing(budget_kbps: u32, viewers: usize) -> (SenderPlan, SenderPlan) {
+    let n = u32::try_from(viewers.max(1)).unwrap_or(u32::MAX);
+    let per = budget_kbps / n;
+    let screen = (per * 2 / 3).clamp(SCREEN_FLOOR_KBPS, SCREEN_CEILING_KBPS);
+    let camera = plan(per.saturating_sub(screen).saturating_mul(n), viewers);
+    let screen = SenderPlan {
+        max_bitrate_bps: screen * 1000,
+        scale_down: 1.0,
+    };
+    (camera, screen)
+}
+
 /// Broadcasters above which a mesh gets heavy for everyone.
 pub const MESH_COMFORT_LIMIT: usize = 6;
 
@@ -92,6 +112,39 @@ mod tests {
             }
         );
         assert_eq!(plan(2_500, 0), plan(2_500, 1));
+    }
+
+    #[test]
+    fn a_shared_screen_takes_most_of_the_budget_at_full_resolution() {
+        let (camera, screen) = plan_sharing(2_500, 1);
+        assert_eq!(
+            screen,
+            SenderPlan {
+                max_bitrate_bps: 1_666_000,
+                scale_down: 1.0
+            }
+        );
+        assert_eq!(camera, plan(834, 1));
+        let (camera, screen) = plan_sharing(2_500, 4);
+        assert_eq!(screen.max_bitrate_bps, 416_000);
+        assert_eq!(camera.max_bitrate_bps, 209_000);
+        // A tight uplink: the screen keeps its floor, the camera its own.
+        let (camera, screen) = plan_sharing(600, 4);
+        assert_eq!(
+            screen,
+            SenderPlan {
+                max_bitrate_bps: 300_000,
+                scale_down: 1.0
+            }
+        );
+        assert_eq!(
+            camera,
+            SenderPlan {
+                max_bitrate_bps: 80_000,
+                scale_down: 4.0
+            }
+        );
+        assert_eq!(plan_sharing(100_000, 1).1.max_bitrate_bps, 2_500_000);
     }
 
     #[test]

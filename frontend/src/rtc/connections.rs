@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{MediaStream, RtcPeerConnection};
+use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 type Key = (Dir, PeerId);
 
@@ -112,18 +112,33 @@ impl Connections {
     }
 
     /// Creates and sets a local offer; `None` if the connection was
-    /// replaced meanwhile.
+    /// replaced meanwhile, or if an earlier offer still waits for its
+    /// answer and this one only renegotiates tracks: it is made once that
+    /// answer is in ([`Self::accept_answer`] returns it). An ICE restart
+    /// does not wait: it is how a connection whose answer got lost recovers.
     pub async fn offer(
         &self,
         peer: &PeerId,
         conn: ConnId,
         ice_restart: bool,
     ) -> Result<Option<String>, JsValue> {
-        let Some(pc) = self.pc(Dir::Outbound, peer, conn) else {
+        let Some(pc) = self.with(Dir::Outbound, peer, conn, |p| {
+            if p.offering && !ice_restart {
+                p.offer_pending = Some(p.offer_pending.unwrap_or(false));
+                return None;
+            }
+            p.offering = true;
+            p.offer_pending = None;
+            Some(p.pc.clone())
+        }) else {
             return Ok(None);
         };
-        let sdp = peer::offer(pc, ice_restart).await?;
-        Ok(self.is_live(Dir::Outbound, peer, conn).then_some(sdp))
+        let Some(pc) = pc else { return Ok(None) };
+        let made = peer::offer(pc, ice_restart).await;
+        if made.is_err() {
+            self.with(Dir::Outbound, peer, conn, |p| p.offering = false);
+        }
+        Ok(self.is_live(Dir::Outbound, peer, conn).then_some(made?))
     }
 
     /// Applies a remote offer (new connection or renegotiation), adds the
@@ -149,19 +164,51 @@ impl Connections {
         Ok(self.is_live(Dir::Inbound, peer, conn).then_some(answer))
     }
 
-    /// Applies the viewer's answer and adds the candidates that waited for it.
+    /// Applies the viewer's answer and adds the candidates that waited for
+    /// it. `Some(ice_restart)`: an offer waited for this answer; make it now.
     pub async fn accept_answer(
         &self,
         peer: &PeerId,
         conn: ConnId,
         sdp: &str,
-    ) -> Result<(), JsValue> {
+    ) -> Result<Option<bool>, JsValue> {
         let Some(pc) = self.pc(Dir::Outbound, peer, conn) else {
-            return Ok(());
+            return Ok(None);
         };
-        peer::set_answer(&pc, sdp).await?;
+        let set = peer::set_answer(&pc, sdp).await;
+        let pending = self
+            .with(Dir::Outbound, peer, conn, |p| {
+                p.offering = false;
+                p.offer_pending.take()
+            })
+            .flatten();
+        set?;
         self.flush_candidates(Dir::Outbound, peer, conn);
-        Ok(())
+        Ok(pending)
+    }
+
+    /// Adds a shared screen's tracks to every outbound connection.
+    pub fn send_screen(&self, screen: &MediaStream) {
+        for ((dir, _), p) in self.0.borrow().iter() {
+            if *dir == Dir::Outbound {
+                p.send(screen);
+            }
+        }
+    }
+
+    /// Takes a shared screen's tracks out of every outbound connection.
+    pub fn stop_screen(&self, screen: &MediaStream) {
+        for pc in self.pcs(Dir::Outbound) {
+            super::senders::stop_sending(&pc, screen);
+        }
+    }
+
+    /// Puts `track` in place of the camera's or microphone's track on every
+    /// outbound connection (`replaceTrack`: no renegotiation).
+    pub fn replace_track(&self, track: &MediaStreamTrack) {
+        for pc in self.pcs(Dir::Outbound) {
+            super::senders::replace_track(&pc, &track.kind(), track);
+        }
     }
 
     /// Adds a remote candidate now, or queues it until the remote

@@ -3,7 +3,7 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DomException, MediaStream, MediaStreamConstraints, MediaStreamTrack};
+use web_sys::{MediaStream, MediaStreamConstraints, MediaStreamTrack};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MediaError {
@@ -17,24 +17,29 @@ pub enum MediaError {
     Overconstrained,
     /// Not a secure origin: the browser hides media devices.
     Insecure,
+    /// Screen sharing is not available here.
+    NoScreenShare,
     Other(String),
 }
 
 impl MediaError {
     fn from_js(e: &JsValue) -> Self {
-        let name = e
-            .dyn_ref::<DomException>()
-            .map(DomException::name)
-            .unwrap_or_default();
-        match name.as_str() {
+        // Read by name: OverconstrainedError is not a DOMException everywhere.
+        let field = |k: &str| {
+            js_sys::Reflect::get(e, &k.into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default()
+        };
+        match field("name").as_str() {
             "NotAllowedError" | "SecurityError" => Self::NotAllowed,
             "NotFoundError" => Self::NotFound,
             "NotReadableError" | "AbortError" => Self::NotReadable,
             "OverconstrainedError" => Self::Overconstrained,
-            _ => Self::Other(
-                e.dyn_ref::<DomException>()
-                    .map(DomException::message)
-                    .unwrap_or(name),
+            name => Self::Other(
+                Some(field("message"))
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| name.to_owned()),
             ),
         }
     }
@@ -46,6 +51,7 @@ impl MediaError {
             Self::NotReadable => "Your camera or microphone is busy: another app or tab may be using it. Close it, then try again.".into(),
             Self::Overconstrained => "Your camera cannot provide the requested video format. Try again with another camera.".into(),
             Self::Insecure => "Camera access needs a secure page (https:// or localhost).".into(),
+            Self::NoScreenShare => "This browser cannot share a screen.".into(),
             Self::Other(msg) => format!("The camera could not start ({msg}). Try again."),
         }
     }
@@ -67,32 +73,118 @@ impl VideoQuality {
     };
 }
 
-pub async fn get_user_media(q: VideoQuality) -> Result<MediaStream, MediaError> {
-    let devices = crate::browser::window()
+/// Which device of a kind to ask for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// This kind is not wanted.
+    Off,
+    /// Whatever the browser picks.
+    Any,
+    /// This device or an error (the user just chose it).
+    Exactly(String),
+}
+
+impl Pick {
+    fn constraint(&self, video: Option<VideoQuality>) -> JsValue {
+        let o = js_sys::Object::new();
+        let set = |o: &js_sys::Object, k: &str, v: &JsValue| {
+            let _ = js_sys::Reflect::set(o, &k.into(), v);
+        };
+        let with = |k: &str, v: JsValue| {
+            let inner = js_sys::Object::new();
+            set(&inner, k, &v);
+            inner
+        };
+        match self {
+            Pick::Off => return JsValue::FALSE,
+            Pick::Any if video.is_none() => return JsValue::TRUE,
+            Pick::Any => {}
+            Pick::Exactly(id) => set(&o, "deviceId", &with("exact", id.into())),
+        }
+        if let Some(q) = video {
+            set(&o, "width", &with("ideal", q.width.into()));
+            set(&o, "height", &with("ideal", q.height.into()));
+            set(&o, "frameRate", &with("ideal", q.fps.into()));
+        }
+        o.into()
+    }
+}
+
+fn media_devices() -> Result<web_sys::MediaDevices, MediaError> {
+    crate::browser::window()
         .navigator()
         .media_devices()
-        .map_err(|_| MediaError::Insecure)?;
+        .map_err(|_| MediaError::Insecure)
+}
+
+/// getUserMedia for the picked microphone and camera.
+pub async fn capture(
+    q: VideoQuality,
+    audio: &Pick,
+    video: &Pick,
+) -> Result<MediaStream, MediaError> {
     let constraints = MediaStreamConstraints::new();
-    constraints.set_audio(&JsValue::TRUE);
-    let video = js_sys::Object::new();
-    let ideal = |v: u32| {
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"ideal".into(), &v.into());
-        o
-    };
-    let _ = js_sys::Reflect::set(&video, &"width".into(), &ideal(q.width));
-    let _ = js_sys::Reflect::set(&video, &"height".into(), &ideal(q.height));
-    let _ = js_sys::Reflect::set(&video, &"frameRate".into(), &ideal(q.fps));
-    constraints.set_video(&video);
-    let promise = devices
+    constraints.set_audio(&audio.constraint(None));
+    constraints.set_video(&video.constraint(Some(q)));
+    let promise = media_devices()?
         .get_user_media_with_constraints(&constraints)
         .map_err(|e| MediaError::from_js(&e))?;
-    let stream = JsFuture::from(promise)
-        .await
-        .map_err(|e| MediaError::from_js(&e))?;
-    stream
+    into_stream(JsFuture::from(promise).await)
+}
+
+fn into_stream(got: Result<JsValue, JsValue>) -> Result<MediaStream, MediaError> {
+    got.map_err(|e| MediaError::from_js(&e))?
         .dyn_into::<MediaStream>()
         .map_err(|_| MediaError::Other("not a MediaStream".into()))
+}
+
+/// `getDisplayMedia`, where the browser has it (not on phones).
+fn display_media_fn() -> Option<(web_sys::MediaDevices, js_sys::Function)> {
+    let devices = media_devices().ok()?;
+    let f = js_sys::Reflect::get(&devices, &"getDisplayMedia".into()).ok()?;
+    Some((devices, f.dyn_into().ok()?))
+}
+
+pub fn can_share_screen() -> bool {
+    display_media_fn().is_some()
+}
+
+/// Asks for a screen (with the tab's or system audio where the browser
+/// offers it). `Ok(None)`: the user cancelled the picker.
+pub async fn share_screen() -> Result<Option<MediaStream>, MediaError> {
+    let (devices, f) = display_media_fn().ok_or(MediaError::NoScreenShare)?;
+    let opts = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&opts, &"video".into(), &JsValue::TRUE);
+    let _ = js_sys::Reflect::set(&opts, &"audio".into(), &JsValue::TRUE);
+    let promise: js_sys::Promise = f
+        .call1(&devices, &opts)
+        .and_then(JsCast::dyn_into::<js_sys::Promise>)
+        .map_err(|e| MediaError::from_js(&e))?;
+    match into_stream(JsFuture::from(promise).await) {
+        Ok(stream) => {
+            for t in tracks(&stream).iter().filter(|t| t.kind() == "video") {
+                let _ = js_sys::Reflect::set(t, &"contentHint".into(), &"detail".into());
+            }
+            Ok(Some(stream))
+        }
+        Err(MediaError::NotAllowed) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A screen's video track (sent with `contentHint = "detail"`).
+pub fn is_screen(track: &MediaStreamTrack) -> bool {
+    js_sys::Reflect::get(track, &"contentHint".into())
+        .ok()
+        .and_then(|h| h.as_string())
+        .is_some_and(|h| h == "detail")
+}
+
+/// The device a live track captures from.
+pub fn device_of(track: &MediaStreamTrack) -> Option<String> {
+    js_sys::Reflect::get(&track.get_settings(), &"deviceId".into())
+        .ok()?
+        .as_string()
 }
 
 pub fn tracks(stream: &MediaStream) -> Vec<MediaStreamTrack> {

@@ -5,10 +5,12 @@
 pub mod bitrate;
 pub mod call;
 pub mod connections;
+pub mod devices;
 pub mod media;
 pub mod negotiation;
 pub mod path;
 pub mod peer;
+pub mod senders;
 pub mod view;
 
 pub use view::{CallView, Status, TileData, TileState};

@@ -124,6 +124,8 @@ pub struct Negotiator {
     pending_viewers: Vec<PeerId>,
     audio: bool,
     video: bool,
+    /// The stream id of the screen I share.
+    screen: Option<String>,
     /// This page was reloaded (it rejoins under an id the room may know).
     reloaded: bool,
     /// The number of my next outbound connection.
@@ -142,6 +144,7 @@ impl Negotiator {
             pending_viewers: Vec::new(),
             audio: true,
             video: true,
+            screen: None,
             reloaded,
             next_conn: first_conn.max(1),
         }
@@ -194,7 +197,14 @@ impl Negotiator {
         ClientMsg::MediaState {
             audio: self.audio,
             video: self.video,
+            screen: self.screen.clone(),
         }
+    }
+
+    /// Whether a newcomer must hear my `mediaState` (it assumes "all on,
+    /// no screen" otherwise).
+    fn media_news(&self) -> bool {
+        !self.audio || !self.video || self.screen.is_some()
     }
 
     /// A relay message arrived; `now_ms` is a monotonic clock.
@@ -204,7 +214,7 @@ impl Negotiator {
             ServerMsg::Welcome { id, peers, .. } => self.welcome(id, peers, now_ms, &mut out),
             ServerMsg::PeerJoined { peer } => {
                 self.upsert(peer);
-                if !self.audio || !self.video {
+                if self.media_news() {
                     out.push(Action::Send(self.media_state()));
                 }
             }
@@ -271,10 +281,16 @@ impl Negotiator {
                     });
                 }
             }
-            ServerMsg::MediaState { from, audio, video } => {
+            ServerMsg::MediaState {
+                from,
+                audio,
+                video,
+                screen,
+            } => {
                 if let Some(p) = self.peer_mut(&from) {
                     p.audio = audio;
                     p.video = video;
+                    p.screen = screen;
                 }
             }
             ServerMsg::IceServers { .. } | ServerMsg::Error { .. } => {}
@@ -356,7 +372,7 @@ impl Negotiator {
         if self.broadcasting {
             out.push(Action::Send(ClientMsg::BroadcastAvailable));
         }
-        if !self.audio || !self.video {
+        if self.media_news() {
             out.push(Action::Send(self.media_state()));
         }
     }
@@ -439,6 +455,24 @@ impl Negotiator {
             Some(_) => vec![Action::Send(self.media_state())],
             None => Vec::new(),
         }
+    }
+
+    /// I started (`Some(stream id)`) or stopped sharing a screen; the call
+    /// adds or stops its tracks on every outbound connection and offers.
+    pub fn set_screen(&mut self, screen: Option<String>) -> Vec<Action> {
+        self.screen = screen;
+        match self.me {
+            Some(_) => vec![Action::Send(self.media_state())],
+            None => Vec::new(),
+        }
+    }
+
+    /// Viewers I send to, with the connection.
+    pub fn outbound(&self) -> Vec<(PeerId, ConnId)> {
+        self.peers
+            .iter()
+            .filter_map(|p| Some((p.info.id.clone(), p.outbound?)))
+            .collect()
     }
 
     /// Ends my broadcast: tells the room and closes every outbound connection.

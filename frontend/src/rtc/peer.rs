@@ -18,7 +18,8 @@ use web_sys::{
 pub enum PeerEvent {
     /// A local ICE candidate to trickle to the other side.
     Candidate(IceCandidate),
-    /// The remote stream (inbound connections).
+    /// A remote stream (inbound connections): the camera's, and a second one
+    /// while the broadcaster shares a screen.
     Stream(MediaStream),
     /// `connectionState` changed.
     State(ConnState),
@@ -57,7 +58,14 @@ impl IceConfig {
 pub struct Peer {
     pub pc: RtcPeerConnection,
     pub queue: CandidateQueue,
-    pub stream: Option<MediaStream>,
+    /// Remote streams in the order their first track arrived (m-line order:
+    /// the camera's first), each once.
+    pub streams: Vec<MediaStream>,
+    /// An offer of mine waits for its answer (outbound connections).
+    pub offering: bool,
+    /// A renegotiation was wanted meanwhile: offer again once the answer
+    /// is in (`Some(true)`: with an ICE restart).
+    pub offer_pending: Option<bool>,
     /// The broadcaster's number for this connection: late async results and
     /// messages for a replaced connection carry another one and are ignored.
     pub conn: ConnId,
@@ -132,7 +140,9 @@ impl Peer {
         Ok(Self {
             pc,
             queue: CandidateQueue::default(),
-            stream: None,
+            streams: Vec::new(),
+            offering: false,
+            offer_pending: None,
             conn,
             path: None,
             ice_error: None,
@@ -150,6 +160,27 @@ impl Peer {
                 .add_transceiver_with_media_stream_track_and_init(&track, &init);
         }
     }
+
+    /// A remote stream arrived (once per stream, however many tracks it has).
+    pub fn add_stream(&mut self, stream: MediaStream) {
+        if !self.streams.iter().any(|s| s.id() == stream.id()) {
+            self.streams.push(stream);
+        }
+    }
+
+    /// The camera's stream: the first that is not the screen.
+    pub fn camera(&self, screen: Option<&str>) -> Option<MediaStream> {
+        self.streams
+            .iter()
+            .find(|s| Some(s.id().as_str()) != screen)
+            .cloned()
+    }
+
+    /// The stream named `screen` (the broadcaster's `mediaState.screen`).
+    pub fn screen(&self, screen: Option<&str>) -> Option<MediaStream> {
+        let id = screen?;
+        self.streams.iter().find(|s| s.id() == id).cloned()
+    }
 }
 
 impl Peer {
@@ -162,7 +193,7 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.pc.close();
-        if let Some(s) = &self.stream {
+        for s in &self.streams {
             super::media::stop(s);
         }
     }
@@ -227,52 +258,6 @@ pub async fn add_candidate(pc: &RtcPeerConnection, c: &IceCandidate) -> Result<(
         js_sys::Reflect::set(&init, &"usernameFragment".into(), &u.into())?;
     }
     JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
-    Ok(())
-}
-
-/// Caps every video sender of `pc` (`maxBitrate`, `scaleResolutionDownBy`).
-/// Applied without renegotiation; failures only cost quality, so they are logged.
-pub fn cap_video(pc: &RtcPeerConnection, max_bitrate_bps: u32, scale_down: f64) {
-    for sender in pc.get_senders().iter() {
-        let is_video = js_sys::Reflect::get(&sender, &"track".into())
-            .ok()
-            .and_then(|t| js_sys::Reflect::get(&t, &"kind".into()).ok())
-            .and_then(|k| k.as_string())
-            .is_some_and(|k| k == "video");
-        if !is_video {
-            continue;
-        }
-        if let Err(e) = set_encoding(&sender, max_bitrate_bps, scale_down) {
-            crate::browser::log(&format!("webrtc: setParameters failed: {e:?}"));
-        }
-    }
-}
-
-fn set_encoding(sender: &JsValue, max_bitrate_bps: u32, scale_down: f64) -> Result<(), JsValue> {
-    use js_sys::{Function, Reflect};
-    let call = |name: &str, arg: Option<&JsValue>| -> Result<JsValue, JsValue> {
-        let f: Function = Reflect::get(sender, &name.into())?.dyn_into()?;
-        match arg {
-            Some(a) => f.call1(sender, a),
-            None => f.call0(sender),
-        }
-    };
-    let params = call("getParameters", None)?;
-    let encodings: js_sys::Array = Reflect::get(&params, &"encodings".into())?.dyn_into()?;
-    if encodings.length() == 0 {
-        encodings.push(&js_sys::Object::new());
-    }
-    let first = encodings.get(0);
-    Reflect::set(&first, &"maxBitrate".into(), &max_bitrate_bps.into())?;
-    Reflect::set(&first, &"scaleResolutionDownBy".into(), &scale_down.into())?;
-    let done = call("setParameters", Some(&params))?;
-    if let Ok(promise) = done.dyn_into::<js_sys::Promise>() {
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = JsFuture::from(promise).await {
-                crate::browser::log(&format!("webrtc: setParameters rejected: {e:?}"));
-            }
-        });
-    }
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use web_sys::MediaStream;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// In the lobby.
+    NotJoined,
     Connecting,
     Connected,
     Reconnecting(u32),
@@ -24,6 +26,7 @@ pub enum Status {
 impl Status {
     pub fn text(self) -> String {
         match self {
+            Status::NotJoined => "Not joined yet".into(),
             Status::Connecting => "Connecting…".into(),
             Status::Connected => "Connected".into(),
             Status::Reconnecting(n) => format!("Reconnecting (attempt {n})…"),
@@ -39,7 +42,7 @@ impl Status {
             Status::Connected => "ok",
             Status::Connecting | Status::Reconnecting(_) => "busy",
             Status::Unreachable(_) | Status::Replaced | Status::RoomFull => "bad",
-            Status::Left => "idle",
+            Status::Left | Status::NotJoined => "idle",
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct TileData {
     pub video: bool,
     pub state: TileState,
     pub stream: Option<MediaStream>,
+    /// The screen it shares, once its tracks arrived.
+    pub screen: Option<MediaStream>,
     /// How media travels, once connected.
     pub path: Option<Path>,
     /// Why it cannot connect, in words, when that is known.
@@ -114,7 +119,7 @@ pub struct CallView {
 impl CallView {
     pub fn new() -> Self {
         Self {
-            status: RwSignal::new(Status::Connecting),
+            status: RwSignal::new(Status::NotJoined),
             tiles: RwSignal::new_local(Vec::new()),
             my_id: RwSignal::new(None),
             others: RwSignal::new(0),
@@ -148,11 +153,17 @@ impl Default for CallView {
 }
 
 fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
+    let screen_id = p.screen.as_deref();
     let live = conns.with_any(Dir::Inbound, &p.info.id, |c| {
-        (c.stream.clone(), c.path, c.ice_error)
+        (
+            c.camera(screen_id),
+            c.screen(screen_id),
+            c.path,
+            c.ice_error,
+        )
     });
     let has_conn = live.is_some();
-    let (stream, path, ice_error) = live.unwrap_or((None, None, None));
+    let (stream, screen, path, ice_error) = live.unwrap_or((None, None, None, None));
     let state = match p.inbound_state() {
         _ if has_conn && p.healing() => TileState::Reconnecting,
         s if has_conn => TileState::Conn(s),
@@ -165,6 +176,7 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
         video: p.video,
         state,
         stream,
+        screen,
         path,
         problem: has_conn
             .then(|| problem(p.inbound_state(), ice_error, ice, p.unreachable()))

@@ -241,7 +241,7 @@ fn live(weak: &Weak<RefCell<Inner>>, id: u64) -> Option<Shared> {
 }
 
 fn on_text(inner: &Shared, text: &str) {
-    match serde_json::from_str::<ServerMsg>(text) {
+    match ServerMsg::from_json(text) {
         Ok(msg) => {
             if matches!(msg, ServerMsg::Welcome { .. }) {
                 welcomed(inner);

@@ -10,7 +10,8 @@ use crate::rooms::{Join, Membership, Outbound, Outbox, encode};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{StreamExt, stream::SplitStream};
 use protocol::{
-    ClientMsg, ErrorCode, Route, ServerMsg, clean_name, close, valid_room, valid_token,
+    ClientMsg, ErrorCode, Route, ServerMsg, clean_name, close, valid_room, valid_stream_id,
+    valid_token,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
@@ -162,6 +163,12 @@ impl<'a> Session<'a> {
                 registry.set_broadcasting(me, true)
             }
             Route::Room(ServerMsg::BroadcastEnded { .. }) => registry.set_broadcasting(me, false),
+            Route::Room(ServerMsg::MediaState {
+                screen: Some(ref s),
+                ..
+            }) if !valid_stream_id(s) => {
+                return self.bad_message("mediaState.screen must be 1-64 chars of [A-Za-z0-9_{}-]");
+            }
             Route::Room(out) => {
                 registry.broadcast(me, &encode(&out));
                 Ok(())

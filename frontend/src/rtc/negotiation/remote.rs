@@ -18,6 +18,8 @@ pub struct Remote {
     pub info: PeerInfo,
     pub audio: bool,
     pub video: bool,
+    /// The stream id of the screen it shares (its `mediaState.screen`).
+    pub screen: Option<String>,
     pub(super) inbound: Inbound,
     /// They watch me, on this connection.
     pub(super) outbound: Option<ConnId>,
@@ -41,6 +43,7 @@ impl Remote {
             info,
             audio: true,
             video: true,
+            screen: None,
             inbound: Inbound::Idle,
             outbound: None,
             in_health: Health::default(),

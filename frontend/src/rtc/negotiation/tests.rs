@@ -380,7 +380,8 @@ fn media_state_is_told_and_repeated_to_newcomers() {
         n.set_local_media(false, true),
         vec![Action::Send(ClientMsg::MediaState {
             audio: false,
-            video: true
+            video: true,
+            screen: None,
         })]
     );
     assert_eq!(
@@ -392,7 +393,8 @@ fn media_state_is_told_and_repeated_to_newcomers() {
         ),
         vec![Action::Send(ClientMsg::MediaState {
             audio: false,
-            video: true
+            video: true,
+            screen: None,
         })]
     );
     n.on_server(
@@ -400,10 +402,50 @@ fn media_state_is_told_and_repeated_to_newcomers() {
             from: "x".into(),
             audio: false,
             video: false,
+            screen: Some("s1".into()),
         },
         0.0,
     );
     assert!(!n.peers()[0].audio && !n.peers()[0].video);
+    assert_eq!(n.peers()[0].screen.as_deref(), Some("s1"));
+}
+
+#[test]
+fn a_shared_screen_is_told_and_repeated_to_newcomers() {
+    let mut n = Negotiator::new(false, 1);
+    n.on_server(welcome("me", vec![]), 0.0);
+    let sharing = Action::Send(ClientMsg::MediaState {
+        audio: true,
+        video: true,
+        screen: Some("s1".into()),
+    });
+    assert_eq!(n.set_screen(Some("s1".into())), vec![sharing.clone()]);
+    let joined = |n: &mut Negotiator, id: &str| {
+        n.on_server(
+            ServerMsg::PeerJoined {
+                peer: info(id, false),
+            },
+            0.0,
+        )
+    };
+    assert_eq!(
+        joined(&mut n, "x"),
+        vec![sharing],
+        "a newcomer hears of the screen"
+    );
+    assert_eq!(
+        n.set_screen(None),
+        vec![Action::Send(ClientMsg::MediaState {
+            audio: true,
+            video: true,
+            screen: None,
+        })]
+    );
+    assert_eq!(
+        joined(&mut n, "y"),
+        vec![],
+        "all on and no screen: nothing to tell"
+    );
 }
 
 fn restart(to: &str) -> Action {

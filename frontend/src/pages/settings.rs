@@ -1,0 +1,84 @@
+//! Device pickers (camera, microphone, speaker where the browser can choose
+//! one), in the lobby and in the call's Settings dialog.
+
+use super::capture::{Camera, Kind};
+use crate::rtc::devices::{self, Device};
+use leptos::prelude::*;
+
+#[component]
+pub fn DevicePickers(camera: Camera) -> impl IntoView {
+    let list =
+        move |kind: Kind| Signal::derive(move || camera.devices.with(|d| kind.list(d).to_vec()));
+    let speakers = devices::can_choose_speaker().then(|| {
+        view! {
+            <Picker label="Speaker" id="pick-speaker"
+                list=Signal::derive(move || camera.devices.with(|d| d.speakers.clone()))
+                chosen=camera.speaker on_pick=Callback::new(move |id| camera.choose_speaker(id)) />
+        }
+    });
+    view! {
+        <div class="pickers">
+            <Picker label="Camera" id="pick-camera" list=list(Kind::Camera) chosen=camera.camera
+                on_pick=Callback::new(move |id| camera.choose(Kind::Camera, id)) />
+            <Picker label="Microphone" id="pick-mic" list=list(Kind::Mic) chosen=camera.mic
+                on_pick=Callback::new(move |id| camera.choose(Kind::Mic, id)) />
+            {speakers}
+        </div>
+    }
+}
+
+#[component]
+fn Picker(
+    label: &'static str,
+    id: &'static str,
+    list: Signal<Vec<Device>>,
+    chosen: RwSignal<Option<String>>,
+    on_pick: Callback<String>,
+) -> impl IntoView {
+    view! {
+        <div class="picker">
+            <label for=id>{label}</label>
+            <select id=id disabled=move || list.with(Vec::is_empty)
+                on:change=move |ev| on_pick.run(event_target_value(&ev))>
+                <Show when=move || list.with(Vec::is_empty)>
+                    <option value="">"None found"</option>
+                </Show>
+                <For each=move || list.get() key=|d| d.id.clone() let:d>
+                    <option value=d.id.clone()
+                        prop:selected={ let id = d.id.clone(); move || chosen.with(|c| c.as_deref() == Some(id.as_str())) }>
+                        {d.label}
+                    </option>
+                </For>
+            </select>
+        </div>
+    }
+}
+
+/// The call's Settings: the pickers in a dialog; Escape, Close or a click
+/// beside it closes it, and focus starts inside it.
+#[component]
+pub fn SettingsDialog(camera: Camera, on_close: Callback<()>) -> impl IntoView {
+    let esc = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            on_close.run(());
+        }
+    });
+    on_cleanup(move || esc.remove());
+    let close = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(b) = close.get() {
+            let _ = b.focus();
+        }
+    });
+    view! {
+        <div class="dialog-backdrop" on:click=move |ev| {
+            if ev.target() == ev.current_target() { on_close.run(()) }
+        }>
+            <div class="dialog" role="dialog" aria-modal="true" aria-label="Settings" data-testid="settings-dialog">
+                <h2>"Settings"</h2>
+                <DevicePickers camera />
+                <button class="primary" node_ref=close on:click=move |_| on_close.run(())>"Close"</button>
+            </div>
+        </div>
+    }
+}

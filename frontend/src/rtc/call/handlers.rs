@@ -1,0 +1,322 @@
+//! What happens when something arrives: relay messages and signaling
+//! events, and peer connection events, go into the negotiator; the actions
+//! it returns are performed here (connections opened, offers and answers
+//! made, bitrates planned) and the view refreshed.
+
+use super::{Inner, Shared};
+use crate::browser;
+use crate::rtc::connections::{Connections, warn};
+use crate::rtc::negotiation::{Action, ConnId, ConnState, Dir};
+use crate::rtc::peer::{self, PeerEvent};
+use crate::rtc::view::Status;
+use crate::rtc::{bitrate, senders};
+use crate::signaling::SigEvent;
+use leptos::prelude::*;
+use protocol::{ClientMsg, ErrorCode, PeerId, ServerMsg};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use wasm_bindgen_futures::spawn_local;
+
+pub(super) fn send(call: &Shared, msg: &ClientMsg) {
+    if let Some(sig) = &call.borrow().sig {
+        sig.send(msg);
+    }
+}
+
+pub(super) fn on_signal(call: &Shared, ev: SigEvent) {
+    let (view, ever) = {
+        let i = call.borrow();
+        (i.view, i.ever_connected)
+    };
+    match ev {
+        SigEvent::Connecting { attempt } => view.status.set(match (ever, attempt) {
+            (false, 0) => Status::Connecting,
+            (false, a) if a >= 3 => Status::Unreachable(a),
+            (_, a) => Status::Reconnecting(a.max(1)),
+        }),
+        SigEvent::Open => {}
+        SigEvent::Closed {
+            code,
+            retry_in_ms,
+            attempt,
+        } => view.status.set(match retry_in_ms {
+            None if code == protocol::close::REPLACED => Status::Replaced,
+            None => Status::Left,
+            Some(_) if !ever && attempt >= 2 => Status::Unreachable(attempt + 1),
+            Some(_) => Status::Reconnecting(attempt + 1),
+        }),
+        SigEvent::Message(msg) => on_message(call, msg),
+    }
+}
+
+fn on_message(call: &Shared, msg: ServerMsg) {
+    let view = call.borrow().view;
+    match &msg {
+        ServerMsg::Welcome {
+            id, ice_servers, ..
+        } => {
+            browser::mark_once("welcome");
+            set_ice_servers(call, ice_servers.clone());
+            call.borrow_mut().ever_connected = true;
+            view.status.set(Status::Connected);
+            view.my_id.set(Some(id.0.clone()));
+        }
+        ServerMsg::IceServers { ice_servers } => set_ice_servers(call, ice_servers.clone()),
+        ServerMsg::Offer { .. } => browser::mark_once("offer"),
+        ServerMsg::Error {
+            code: ErrorCode::RoomFull,
+            ..
+        } => view.status.set(Status::RoomFull),
+        ServerMsg::Error { code, message } => browser::log(&format!("relay: {code:?}: {message}")),
+        _ => {}
+    }
+    let actions = call.borrow_mut().neg.on_server(msg, browser::now_ms());
+    perform(call, actions);
+}
+
+/// The newest ICE servers: every new connection uses them, and live ones
+/// get them now so their next ICE restart gathers with fresh credentials.
+fn set_ice_servers(call: &Shared, servers: Vec<protocol::IceServer>) {
+    let (ice, conns) = {
+        let mut i = call.borrow_mut();
+        i.ice.servers = servers;
+        (i.ice.clone(), i.conns.clone())
+    };
+    conns.set_ice(&ice);
+}
+
+pub(super) fn perform(call: &Shared, actions: Vec<Action>) {
+    let conns = call.borrow().conns.clone();
+    for action in actions {
+        match action {
+            Action::Send(msg) => send(call, &msg),
+            Action::OpenSender { to, conn } => open_sender(call, to, conn),
+            Action::OpenReceiver { from, conn, sdp } => {
+                if open(call, Dir::Inbound, &from, conn) {
+                    answer(call, from, conn, sdp);
+                }
+            }
+            Action::Renegotiate { from, conn, sdp } => answer(call, from, conn, sdp),
+            Action::AcceptAnswer { from, conn, sdp } => {
+                let conns = conns.clone();
+                let weak = Rc::downgrade(call);
+                spawn_local(async move {
+                    match conns.accept_answer(&from, conn, &sdp).await {
+                        // A renegotiation waited for this answer.
+                        Ok(Some(restart)) => {
+                            if let Some(call) = weak.upgrade() {
+                                offer(&call, from, conn, restart);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => warn("answer", &e),
+                    }
+                });
+            }
+            Action::AddCandidate {
+                dir,
+                peer,
+                conn,
+                candidate,
+            } => conns.add_candidate(dir, &peer, conn, candidate),
+            Action::Close { dir, peer } => conns.close(dir, &peer),
+            Action::RestartIce { to, conn } => {
+                browser::log(&format!("webrtc: restarting ICE towards {to}"));
+                offer(call, to, conn, true);
+            }
+        }
+    }
+    plan_bitrates(call);
+    refresh(call);
+}
+
+/// Opens connection `conn` in `dir` with `peer`; its events come back here.
+fn open(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId) -> bool {
+    let (conns, ice) = {
+        let i = call.borrow();
+        (i.conns.clone(), i.ice.clone())
+    };
+    let weak = Rc::downgrade(call);
+    let id = peer.clone();
+    let opened = conns.open(dir, peer, conn, &ice, move |ev| {
+        if let Some(call) = weak.upgrade() {
+            on_peer_event(&call, dir, &id, conn, ev);
+        }
+    });
+    match opened {
+        Ok(()) => true,
+        Err(e) => {
+            warn("RTCPeerConnection", &e);
+            false
+        }
+    }
+}
+
+fn open_sender(call: &Shared, to: PeerId, conn: ConnId) {
+    let Some(local) = call.borrow().local.clone() else {
+        return;
+    };
+    if !open(call, Dir::Outbound, &to, conn) {
+        return;
+    }
+    let (conns, screen, plans) = {
+        // The next plan_bitrates re-splits for everyone; this connection
+        // starts at that split already.
+        let i = call.borrow();
+        let plans = plans(&i, i.neg.viewer_count());
+        (i.conns.clone(), i.screen.clone(), plans)
+    };
+    // The camera's tracks first: viewers tell its stream by that order.
+    conns.send(&to, conn, &local);
+    if let Some(screen) = &screen {
+        conns.send(&to, conn, screen);
+    }
+    conns.with(Dir::Outbound, &to, conn, |p| {
+        senders::cap_video(&p.pc, plans.0, plans.1);
+    });
+    offer(call, to, conn, false);
+}
+
+/// The camera's and the screen's sender plans for `viewers`.
+fn plans(i: &Inner, viewers: usize) -> (bitrate::SenderPlan, bitrate::SenderPlan) {
+    if i.screen.is_some() {
+        bitrate::plan_sharing(i.uplink_kbps, viewers)
+    } else {
+        let camera = bitrate::plan(i.uplink_kbps, viewers);
+        (camera, camera)
+    }
+}
+
+pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) {
+    let conns = call.borrow().conns.clone();
+    let weak = Rc::downgrade(call);
+    spawn_local(async move {
+        match conns.offer(&to, conn, ice_restart).await {
+            Ok(Some(sdp)) => {
+                if let Some(call) = weak.upgrade() {
+                    send(&call, &ClientMsg::Offer { to, conn, sdp });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn("offer", &e),
+        }
+    });
+}
+
+fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String) {
+    let conns = call.borrow().conns.clone();
+    let weak = Rc::downgrade(call);
+    spawn_local(async move {
+        match conns.answer(&from, conn, &sdp).await {
+            Ok(Some(sdp)) => {
+                if let Some(call) = weak.upgrade() {
+                    send(
+                        &call,
+                        &ClientMsg::Answer {
+                            to: from,
+                            conn,
+                            sdp,
+                        },
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn("remote offer", &e),
+        }
+    });
+}
+
+/// Re-splits the uplink budget when the number of viewers changed or a
+/// screen share started or stopped, and applies it to every video sender.
+fn plan_bitrates(call: &Shared) {
+    let ((camera, screen), pcs, view) = {
+        let mut i = call.borrow_mut();
+        let now = (i.neg.viewer_count(), i.screen.is_some());
+        if now == i.planned {
+            return;
+        }
+        i.planned = now;
+        (plans(&i, now.0), i.conns.pcs(Dir::Outbound), i.view)
+    };
+    view.sender_bitrate.set(if pcs.is_empty() {
+        0
+    } else {
+        camera.max_bitrate_bps
+    });
+    for pc in pcs {
+        senders::cap_video(&pc, camera, screen);
+    }
+}
+
+fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEvent) {
+    let conns = call.borrow().conns.clone();
+    if !conns.is_live(dir, id, conn) {
+        return;
+    }
+    match ev {
+        PeerEvent::Candidate(candidate) => {
+            let to = id.clone();
+            let msg = match dir {
+                Dir::Outbound => ClientMsg::IceOfferCandidate {
+                    to,
+                    conn,
+                    candidate,
+                },
+                Dir::Inbound => ClientMsg::IceAnswerCandidate {
+                    to,
+                    conn,
+                    candidate,
+                },
+            };
+            send(call, &msg);
+        }
+        PeerEvent::Stream(stream) => {
+            conns.with(dir, id, conn, |p| p.add_stream(stream));
+            refresh(call);
+        }
+        PeerEvent::IceServerError { code, url } => {
+            browser::log(&format!("webrtc: ICE server {url} answered {code}"));
+            conns.with(dir, id, conn, |p| p.ice_error = Some(code));
+            refresh(call);
+        }
+        PeerEvent::State(state) => {
+            if state == ConnState::Connected {
+                browser::mark_once("ice-connected");
+                probe_path(&conns, call, dir, id.clone(), conn);
+            }
+            let actions =
+                call.borrow_mut()
+                    .neg
+                    .connection_state(dir, id, conn, state, browser::now_ms());
+            perform(call, actions);
+        }
+    }
+}
+
+/// Reads how a connection's media travels once it is connected (the
+/// selected pair can take a moment to show up in the stats).
+fn probe_path(conns: &Connections, call: &Shared, dir: Dir, id: PeerId, conn: ConnId) {
+    let conns = conns.clone();
+    let weak: Weak<RefCell<Inner>> = Rc::downgrade(call);
+    spawn_local(async move {
+        for delay in [0, 500, 2_000] {
+            gloo_timers::future::TimeoutFuture::new(delay).await;
+            let Some(pc) = conns.with(dir, &id, conn, |p| p.pc.clone()) else {
+                return;
+            };
+            if let Some(path) = peer::selected_path(pc).await {
+                conns.with(dir, &id, conn, |p| p.path = Some(path));
+                if let Some(call) = weak.upgrade() {
+                    refresh(&call);
+                }
+                return;
+            }
+        }
+    });
+}
+
+/// Publishes the tiles and counts.
+fn refresh(call: &Shared) {
+    let i = call.borrow();
+    i.view.refresh(&i.neg, &i.conns, &i.ice);
+}
