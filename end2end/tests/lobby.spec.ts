@@ -9,6 +9,7 @@ import {
   expectMediaFlowing,
   joinFromLobby,
   localTiles,
+  metric,
   openParticipant,
   openViewer,
   pageMedia,
@@ -269,6 +270,29 @@ test('switching the camera mid-call in Settings keeps the same connection playin
   await expect(select(dialog, 'Speaker'), 'Settings has a Speaker select').toBeVisible();
   const camera = select(dialog, 'Camera');
   const toId = await optionValue(camera, to);
+  // The longest stretch without a new decoded frame at Vic, over 4 s around
+  // the switch (printed as a metric: a number, not a timed assertion).
+  const longestGap = vic.page.evaluate(async (index: number) => {
+    const pc = window.__pcs[index];
+    let last = -1;
+    let changedAt = performance.now();
+    let gap = 0;
+    const end = performance.now() + 4_000;
+    while (performance.now() < end) {
+      let frames = 0;
+      (await pc.getStats()).forEach((s: any) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0;
+      });
+      const now = performance.now();
+      if (frames !== last) {
+        if (last >= 0) gap = Math.max(gap, now - changedAt);
+        changedAt = now;
+        last = frames;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return Math.round(Math.max(gap, performance.now() - changedAt));
+  }, vicBefore.index);
   await camera.selectOption({ label: to });
 
   await expectSendsCamera(ada, to, 1);
@@ -280,6 +304,7 @@ test('switching the camera mid-call in Settings keeps the same connection playin
     .poll(decoded, { message: `Vic's connection ${vicBefore.index} keeps decoding Ada's video after the switch (from ${atSwitch})`, timeout: 15_000 })
     .toBeGreaterThan(atSwitch + 10);
   await expectMediaFlowing(vic, ['Ada']);
+  metric('camera_switch_longest_frame_gap_ms', await longestGap);
   expect(await receivingConnection(vic.page, 'Ada'), "Vic: the same RTCPeerConnection carries Ada's tile, none added, no ICE restart").toEqual(vicBefore);
   expect(await ada.page.evaluate(() => window.__pcs.length), 'Ada made no new RTCPeerConnection').toBe(adaPcsBefore);
   expect(

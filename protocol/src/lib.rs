@@ -25,10 +25,12 @@
 //! `offer`, `answer`, `iceOfferCandidate` and `iceAnswerCandidate` carry
 //! `"conn": <u64>`: the broadcaster's number for the connection, unique per
 //! viewer connection for the life of the broadcaster's page. The viewer
-//! echoes the offer's `conn` in its answer and candidates. A second offer with
-//! the same `conn` renegotiates that connection (an ICE restart); a new `conn`
-//! is a new connection, and anything naming an older `conn` is stale and
-//! dropped. The relay forwards `conn` untouched; it is optional on the wire
+//! echoes the offer's `conn` in its answer and candidates. Numbers grow for
+//! the life of the page (a reloaded page starts above its old ones). A second
+//! offer with the same `conn` renegotiates that connection (an ICE restart, or
+//! a screen share's tracks added or removed); a higher `conn` is a new
+//! connection, and anything naming another `conn` than the live one (an
+//! offer: a lower one) is stale and dropped. The relay forwards `conn` untouched; it is optional on the wire
 //! for old clients (absent = 0).
 //!
 //! # TURN credentials

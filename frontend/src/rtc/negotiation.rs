@@ -316,6 +316,10 @@ impl Negotiator {
                 out.push(Action::Renegotiate { from, conn, sdp });
                 return;
             }
+            // Numbers only grow for the life of a broadcaster's page (and a
+            // reloaded page starts above its old ones): an older `conn` is a
+            // stale offer that arrived late.
+            Inbound::Watching { conn: live } if conn < live => return,
             Inbound::Watching { .. } => out.push(Action::Close {
                 dir: Dir::Inbound,
                 peer: from.clone(),

@@ -932,3 +932,43 @@ fn connection_states_parse() {
     }
     assert_eq!(ConnState::parse("weird"), ConnState::New);
 }
+
+#[test]
+fn an_offer_older_than_the_live_connection_is_dropped() {
+    let mut v = Negotiator::new(false, 1);
+    v.on_server(welcome("v", vec![info("b", true)]), 0.0);
+    let offer_of = |conn| ServerMsg::Offer {
+        from: "b".into(),
+        conn,
+        sdp: offer("1"),
+    };
+    assert_eq!(
+        v.on_server(offer_of(200), 0.0),
+        vec![Action::OpenReceiver {
+            from: "b".into(),
+            conn: 200,
+            sdp: offer("1")
+        }]
+    );
+    assert_eq!(
+        v.on_server(offer_of(150), 1.0),
+        vec![],
+        "older: stale, dropped"
+    );
+    assert!(v.is_live(Dir::Inbound, &"b".into(), 200), "200 stays live");
+    assert_eq!(
+        v.on_server(offer_of(201), 2.0),
+        vec![
+            Action::Close {
+                dir: Dir::Inbound,
+                peer: "b".into()
+            },
+            Action::OpenReceiver {
+                from: "b".into(),
+                conn: 201,
+                sdp: offer("1")
+            }
+        ],
+        "newer: a new connection replaces it"
+    );
+}
