@@ -33,6 +33,16 @@ pub fn save(session: bool, key: &str, value: &str) {
     }
 }
 
+/// Reads a value and removes it (a one-time flag).
+pub fn take(session: bool, key: &str) -> Option<String> {
+    let value = load(session, key)?;
+    if let Some(s) = storage(session) {
+        // If it cannot be removed it is read again next time: harmless.
+        let _ = s.remove_item(key);
+    }
+    Some(value)
+}
+
 /// `n` bytes from the browser's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];

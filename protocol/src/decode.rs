@@ -117,7 +117,11 @@ impl ServerMsg {
     pub fn from_json(text: &str) -> Result<Self, DecodeError> {
         let m = json::parse(text).map_err(DecodeError::Json)?;
         let from = || req(&m, "from", peer_id);
-        let conn = || Ok(opt(&m, "conn", |n| whole(n, u64::MAX))?.unwrap_or(0));
+        // Absent means 0 (old clients); null is an error, as for the derive.
+        let conn = || match m.get("conn") {
+            None => Ok(0),
+            Some(n) => whole(n, u64::MAX).ok_or(DecodeError::Field("conn")),
+        };
         let sdp = || req(&m, "sdp", string);
         let cand = || req(&m, "candidate", candidate);
         let event = req(&m, "event", string)?;

@@ -224,7 +224,7 @@ fn server_messages() {
 
 #[test]
 fn ice_servers_push() {
-    golden(
+    golden_server(
         ServerMsg::IceServers {
             ice_servers: vec![IceServer {
                 urls: vec!["turn:turn.example:3478?transport=udp".into()],
@@ -366,6 +366,9 @@ fn the_browser_decoder_refuses_what_the_derive_refuses() {
         json!({"event":"welcome","id":"p1","room":"r","peers":[]}),
         json!({"event":"mediaState","from":"p1","audio":true}),
         json!({"event":"offer","from":"p1","conn":"1","sdp":"v=0"}),
+        json!({"event":"offer","from":"p1","conn":null,"sdp":"v=0"}),
+        json!({"event":"offer","from":"p1","conn":-1,"sdp":"v=0"}),
+        json!({"event":"mediaState","from":"p1","audio":true,"video":true,"screen":1}),
         json!({"from":"p1"}),
         json!([1, 2]),
     ] {
@@ -381,6 +384,32 @@ fn the_browser_decoder_refuses_what_the_derive_refuses() {
         "unknown fields are ignored"
     );
     assert!(ServerMsg::from_json("not json").is_err());
+    // What old relays send, and what sharing adds.
+    for (text, msg) in [
+        (
+            json!({"event":"offer","from":"p1","sdp":"v=0"}),
+            ServerMsg::Offer {
+                from: "p1".into(),
+                conn: 0,
+                sdp: "v=0".into(),
+            },
+        ),
+        (
+            json!({"event":"mediaState","from":"p1","audio":true,"video":false,"screen":"s1"}),
+            ServerMsg::MediaState {
+                from: "p1".into(),
+                audio: true,
+                video: false,
+                screen: Some("s1".into()),
+            },
+        ),
+    ] {
+        assert_eq!(ServerMsg::from_json(&text.to_string()).as_ref(), Ok(&msg));
+        assert_eq!(
+            serde_json::from_value::<ServerMsg>(text).ok().as_ref(),
+            Some(&msg)
+        );
+    }
 }
 
 #[test]

@@ -75,6 +75,8 @@ pub struct Camera {
     on_track: StoredValue<Option<OnTrack>, LocalStorage>,
     /// `ended` of the live camera and microphone tracks, and `devicechange`.
     listeners: StoredValue<[Option<EventListener>; 3], LocalStorage>,
+    /// Device switches started (the newest one wins).
+    switches: StoredValue<std::cell::Cell<u32>, LocalStorage>,
 }
 
 pub fn use_camera(quality: VideoQuality) -> Camera {
@@ -93,6 +95,7 @@ pub fn use_camera(quality: VideoQuality) -> Camera {
         quality,
         on_track: StoredValue::new_local(None),
         listeners: StoredValue::new_local([None, None, None]),
+        switches: StoredValue::new_local(std::cell::Cell::new(0)),
     };
     let changed = devices::on_change(move |_| spawn_local(camera.refresh_devices()));
     camera.listeners.update_value(|l| l[2] = changed);
@@ -188,18 +191,32 @@ impl Camera {
 
     /// The user picked a device: remembered, and switched to at once.
     pub fn choose(self, kind: Kind, id: String) {
-        browser::save(false, kind.key(), &id);
-        self.chosen(kind).set(Some(id.clone()));
         if self.stream.with_untracked(Option::is_none) {
-            return; // the next acquire uses it
+            // The next acquire uses it.
+            browser::save(false, kind.key(), &id);
+            self.chosen(kind).set(Some(id));
+            return;
         }
         spawn_local(async move {
-            if let Err(e) = self.switch(kind, Pick::Exactly(id)).await {
-                self.notice.set(Some(format!(
-                    "Could not switch {}: {}",
-                    kind.noun(),
-                    e.sentence()
-                )));
+            match self.switch(kind, Pick::Exactly(id.clone())).await {
+                // Remembered once it works (`switch` shows it as chosen).
+                Ok(true) => browser::save(false, kind.key(), &id),
+                Ok(false) => {} // a later choice overtook this one
+                Err(e) => {
+                    self.notice.set(Some(format!(
+                        "Could not switch {}: {}",
+                        kind.noun(),
+                        e.sentence()
+                    )));
+                    // The picker goes back to the device in use.
+                    let live = self.stream.get_untracked().and_then(|s| {
+                        media::tracks(&s)
+                            .iter()
+                            .find(|t| t.kind() == kind.track_kind())
+                            .and_then(media::device_of)
+                    });
+                    self.chosen(kind).set(live);
+                }
             }
         });
     }
@@ -209,15 +226,20 @@ impl Camera {
         self.speaker.set(Some(id));
     }
 
-    /// Replaces the stream's `kind` track with one from `pick`.
-    async fn switch(self, kind: Kind, pick: Pick) -> Result<(), MediaError> {
-        let Some(current) = self.stream.get_untracked() else {
-            return Err(MediaError::NotFound);
+    /// Replaces the stream's `kind` track with one from `pick`. `Ok(false)`:
+    /// another switch started meanwhile and this one gave way (its track is
+    /// stopped, so no device is left open for nothing).
+    async fn switch(self, kind: Kind, pick: Pick) -> Result<bool, MediaError> {
+        let generation = self.switches.with_value(|g| g.get()) + 1;
+        self.switches.with_value(|g| g.set(generation));
+        let current_track = || {
+            self.stream.get_untracked().map(|s| {
+                media::tracks(&s)
+                    .into_iter()
+                    .filter(|t| t.kind() == kind.track_kind())
+                    .collect::<Vec<_>>()
+            })
         };
-        let old: Vec<MediaStreamTrack> = media::tracks(&current)
-            .into_iter()
-            .filter(|t| t.kind() == kind.track_kind())
-            .collect();
         let ask = || {
             let (audio, video) = match kind {
                 Kind::Camera => (Pick::Off, pick.clone()),
@@ -228,19 +250,33 @@ impl Camera {
         let got = match ask().await {
             // Some phones cannot open a second camera while one is open.
             Err(MediaError::NotReadable) => {
-                old.iter().for_each(MediaStreamTrack::stop);
+                current_track()
+                    .unwrap_or_default()
+                    .iter()
+                    .for_each(MediaStreamTrack::stop);
                 ask().await
             }
             other => other,
         }?;
+        if self.switches.with_value(|g| g.get()) != generation {
+            media::stop(&got);
+            return Ok(false);
+        }
+        let Some(current) = self.stream.get_untracked() else {
+            media::stop(&got);
+            return Err(MediaError::NotFound);
+        };
         let track = media::tracks(&got)
             .into_iter()
             .next()
             .ok_or(MediaError::NotFound)?;
         self.adopt(kind, &track);
         let kept = js_sys::Array::new();
+        let mut old = Vec::new();
         for t in media::tracks(&current) {
-            if t.kind() != kind.track_kind() {
+            if t.kind() == kind.track_kind() {
+                old.push(t);
+            } else {
                 kept.push(&t);
             }
         }
@@ -252,7 +288,7 @@ impl Camera {
         if let Some(f) = self.on_track.get_value() {
             f(stream, &track);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The device of the live `kind` track went away (unplugged, or taken
@@ -269,7 +305,7 @@ impl Camera {
             let noun = kind.noun();
             let said = match next {
                 Some(d) => match self.switch(kind, Pick::Exactly(d.id)).await {
-                    Ok(()) => format!("Your {noun} stopped working. Switched to {}.", d.label),
+                    Ok(_) => format!("Your {noun} stopped working. Switched to {}.", d.label),
                     Err(e) => format!("Your {noun} stopped working. {}", e.sentence()),
                 },
                 None => format!("Your {noun} stopped working, and there is no other one."),

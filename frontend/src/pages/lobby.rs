@@ -26,7 +26,20 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
         let started = stream.and_then(|s| MicLevel::start(&s, move |l| level.set(l)));
         meter.set_value(started);
     });
-    on_cleanup(move || meter.set_value(None));
+    // The meter's AudioContext may only run after a click or key press.
+    let wake = move || meter.with_value(|m| m.as_ref().map(MicLevel::resume));
+    let woken = [
+        window_event_listener(leptos::ev::pointerdown, move |_| {
+            wake();
+        }),
+        window_event_listener(leptos::ev::keydown, move |_| {
+            wake();
+        }),
+    ];
+    on_cleanup(move || {
+        meter.set_value(None);
+        woken.into_iter().for_each(WindowListenerHandle::remove);
+    });
     let preview = NodeRef::<Video>::new();
     Effect::new(move |_| {
         let stream = camera.stream.get();
@@ -51,6 +64,9 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
             camera.apply_switches();
         })
     };
+    let (toggle_mic, toggle_cam) = (toggle(camera.mic_on), toggle(camera.cam_on));
+    let keys = super::use_shortcuts(toggle_mic, toggle_cam, || false);
+    on_cleanup(move || keys.remove());
     let ready = move || camera.stream.with(Option::is_some) && !camera.busy.get();
     let note = move || {
         if camera.busy.get() && camera.stream.with(Option::is_none) {
@@ -77,7 +93,7 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
                     </Show>
                     <div class="lobby-toggles">
                         <MediaToggles mic_on=camera.mic_on cam_on=camera.cam_on
-                            on_mic=toggle(camera.mic_on) on_cam=toggle(camera.cam_on) />
+                            on_mic=toggle_mic on_cam=toggle_cam />
                     </div>
                 </div>
                 <div class="meter" role="meter" aria-label="Microphone level" aria-valuemin="0"

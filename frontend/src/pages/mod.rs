@@ -45,6 +45,9 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// Set by "Rejoin" (sessionStorage): the reloaded page skips the lobby.
+const REJOIN_KEY: &str = "meshcast.rejoin";
+
 /// Parses the page's options; then the lobby (`/`) or the name dialog
 /// (`/watch`, only without a stored name), then the call.
 #[component]
@@ -65,11 +68,23 @@ fn CallPage(role: Role) -> impl IntoView {
     let camera = use_camera(opts.quality);
     // (name, without camera) once the person is ready.
     let joined = RwSignal::new(None::<JoinChoice>);
+    let stored_name = || {
+        browser::load(false, crate::components::NAME_KEY)
+            .and_then(|n| protocol::clean_name(&n).map(str::to_owned))
+    };
     if role == Role::Broadcaster {
         camera.acquire();
-    } else if let Some(n) = browser::load(false, crate::components::NAME_KEY)
-        .and_then(|n| protocol::clean_name(&n).map(str::to_owned))
-    {
+        // "Rejoin" after leaving goes straight back in once the camera is
+        // ready (the lobby stays if it is not).
+        if browser::take(true, REJOIN_KEY).is_some() {
+            Effect::new(move |_| {
+                let ready = camera.stream.with(Option::is_some) && !camera.busy.get();
+                if ready && joined.with_untracked(Option::is_none) {
+                    joined.set(stored_name().map(|n| (n, false)));
+                }
+            });
+        }
+    } else if let Some(n) = stored_name() {
         joined.set(Some((n, true)));
     }
     let view_state = CallView::new();
@@ -142,7 +157,9 @@ fn InCall(
         call.with_value(Call::leave);
         camera.release();
     });
-    let keys = use_shortcuts(toggle_mic, toggle_cam, viewer_only);
+    let keys = use_shortcuts(toggle_mic, toggle_cam, move || {
+        viewer_only.get_untracked() || settings_open.get_untracked()
+    });
     on_cleanup(move || {
         keys.remove();
         call.with_value(Call::leave);
@@ -172,6 +189,7 @@ fn InCall(
                 <p class="muted">"Your camera and microphone are off."</p>
                 <button class="primary" data-testid="rejoin"
                     on:click=move |_| {
+                        browser::save(true, REJOIN_KEY, "1");
                         if browser::window().location().reload().is_err() {
                             browser::log("could not reload the page");
                         }
@@ -290,10 +308,7 @@ fn use_screen_share(call: StoredValue<Call, LocalStorage>, camera: Camera) -> Sc
                     stream.set(Some(s));
                 }
                 Ok(None) => {} // the user cancelled the picker
-                Err(e) => camera.notice.set(Some(format!(
-                    "Could not share your screen: {}",
-                    e.sentence()
-                ))),
+                Err(e) => camera.notice.set(Some(e.screen_sentence())),
             }
         });
     });
@@ -304,19 +319,22 @@ fn use_screen_share(call: StoredValue<Call, LocalStorage>, camera: Camera) -> Sc
     }
 }
 
-/// `m` mutes the microphone, `v` switches the camera (not while typing,
-/// not with modifiers, not for viewers).
+/// `m` mutes the microphone, `v` switches the camera (not while typing or
+/// choosing in a picker, not with modifiers, not while `off` says so).
 fn use_shortcuts(
     toggle_mic: Callback<()>,
     toggle_cam: Callback<()>,
-    viewer_only: RwSignal<bool>,
+    off: impl Fn() -> bool + 'static,
 ) -> WindowListenerHandle {
     window_event_listener(leptos::ev::keydown, move |ev| {
         let typing = ev
             .target()
-            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
-            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA"));
-        if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() || viewer_only.get_untracked() {
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(t).ok())
+            .is_some_and(|el| {
+                el.is_content_editable()
+                    || matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+            });
+        if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() || off() {
             return;
         }
         match ev.key().as_str() {

@@ -54,31 +54,34 @@ fn Picker(
     }
 }
 
-/// The call's Settings: the pickers in a dialog; Escape, Close or a click
-/// beside it closes it, and focus starts inside it.
+/// The call's Settings: the pickers in a modal `<dialog>` (the browser
+/// keeps focus inside it, Escape closes it and focus returns to the
+/// Settings button); Close or a click beside it closes it too.
 #[component]
 pub fn SettingsDialog(camera: Camera, on_close: Callback<()>) -> impl IntoView {
-    let esc = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" {
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
+    Effect::new(move |_| {
+        if let Some(d) = dialog.get()
+            && !d.open()
+            && d.show_modal().is_err()
+        {
             on_close.run(());
         }
     });
-    on_cleanup(move || esc.remove());
-    let close = NodeRef::<leptos::html::Button>::new();
-    Effect::new(move |_| {
-        if let Some(b) = close.get() {
-            let _ = b.focus();
+    let close = move || {
+        if let Some(d) = dialog.get() {
+            d.close();
         }
-    });
+    };
     view! {
-        <div class="dialog-backdrop" on:click=move |ev| {
-            if ev.target() == ev.current_target() { on_close.run(()) }
-        }>
-            <div class="dialog" role="dialog" aria-modal="true" aria-label="Settings" data-testid="settings-dialog">
+        <dialog class="dialog settings" node_ref=dialog aria-label="Settings" data-testid="settings-dialog"
+            on:close=move |_| on_close.run(())
+            on:click=move |ev| if ev.target() == ev.current_target() { close() }>
+            <div class="dialog-body">
                 <h2>"Settings"</h2>
                 <DevicePickers camera />
-                <button class="primary" node_ref=close on:click=move |_| on_close.run(())>"Close"</button>
+                <button class="primary" on:click=move |_| close()>"Close"</button>
             </div>
-        </div>
+        </dialog>
     }
 }

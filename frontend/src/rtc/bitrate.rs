@@ -33,8 +33,8 @@ pub fn plan(budget_kbps: u32, viewers: usize) -> SenderPlan {
     }
 }
 
-/// A shared screen per viewer: at least this (text needs bits), at most
-/// [`SCREEN_CEILING_KBPS`].
+/// A shared screen per viewer: at least this (text needs bits) unless the
+/// viewer's whole share is less, at most [`SCREEN_CEILING_KBPS`].
 const SCREEN_FLOOR_KBPS: u32 = 300;
 const SCREEN_CEILING_KBPS: u32 = 2_500;
 
@@ -44,7 +44,7 @@ const SCREEN_CEILING_KBPS: u32 = 2_500;
 pub fn plan_sharing(budget_kbps: u32, viewers: usize) -> (SenderPlan, SenderPlan) {
     let n = u32::try_from(viewers.max(1)).unwrap_or(u32::MAX);
     let per = budget_kbps / n;
-    let screen = (per * 2 / 3).clamp(SCREEN_FLOOR_KBPS, SCREEN_CEILING_KBPS);
+    let screen = (per * 2 / 3).clamp(SCREEN_FLOOR_KBPS.min(per), SCREEN_CEILING_KBPS);
     let camera = plan(per.saturating_sub(screen).saturating_mul(n), viewers);
     let screen = SenderPlan {
         max_bitrate_bps: screen * 1000,
@@ -128,14 +128,20 @@ mod tests {
         let (camera, screen) = plan_sharing(2_500, 4);
         assert_eq!(screen.max_bitrate_bps, 416_000);
         assert_eq!(camera.max_bitrate_bps, 209_000);
-        // A tight uplink: the screen keeps its floor, the camera its own.
+        // A tight uplink: the screen takes the viewer's whole share (never
+        // more), the camera keeps its floor.
         let (camera, screen) = plan_sharing(600, 4);
         assert_eq!(
             screen,
             SenderPlan {
-                max_bitrate_bps: 300_000,
+                max_bitrate_bps: 150_000,
                 scale_down: 1.0
             }
+        );
+        assert_eq!(
+            plan_sharing(1_600, 4).1.max_bitrate_bps,
+            300_000,
+            "the floor"
         );
         assert_eq!(
             camera,

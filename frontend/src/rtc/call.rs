@@ -1,10 +1,12 @@
-//! The call: the event handlers that join signaling, the negotiation state
-//! machine ([`Negotiator`]) and the connection table ([`Connections`]).
+//! The call: signaling, the negotiation state machine ([`Negotiator`]) and
+//! the connection table ([`Connections`]) behind one handle, [`Call`], and
+//! the commands the page gives it (local stream, a new camera or microphone
+//! track, screen share, mute, leave). What arrives (relay messages, peer
+//! events) is handled in `handlers.rs`.
 //!
-//! Relay messages and peer events go into the negotiator; the actions it
-//! returns are performed here. A dropped signaling socket does not touch the
-//! peer connections: media keeps flowing while the socket reconnects, and
-//! the next `welcome` reconciles who is still there.
+//! A dropped signaling socket does not touch the peer connections: media
+//! keeps flowing while the socket reconnects, and the next `welcome`
+//! reconciles who is still there.
 
 mod handlers;
 

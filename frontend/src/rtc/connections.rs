@@ -15,6 +15,9 @@ use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 type Key = (Dir, PeerId);
 
+/// How long a renegotiation waits for the answer to the previous offer.
+pub const ANSWER_WAIT_MS: f64 = 10_000.0;
+
 /// A cheap handle to the table; clones share it.
 #[derive(Clone, Default)]
 pub struct Connections(Rc<RefCell<HashMap<Key, Peer>>>);
@@ -114,7 +117,8 @@ impl Connections {
     /// Creates and sets a local offer; `None` if the connection was
     /// replaced meanwhile, or if an earlier offer still waits for its
     /// answer and this one only renegotiates tracks: it is made once that
-    /// answer is in ([`Self::accept_answer`] returns it). An ICE restart
+    /// answer is in ([`Self::accept_answer`] returns it), or after
+    /// [`ANSWER_WAIT_MS`] without one (the answer was lost). An ICE restart
     /// does not wait: it is how a connection whose answer got lost recovers.
     pub async fn offer(
         &self,
@@ -122,12 +126,14 @@ impl Connections {
         conn: ConnId,
         ice_restart: bool,
     ) -> Result<Option<String>, JsValue> {
+        let now = crate::browser::now_ms();
         let Some(pc) = self.with(Dir::Outbound, peer, conn, |p| {
-            if p.offering && !ice_restart {
+            let waiting = p.offering_since.is_some_and(|t| now - t < ANSWER_WAIT_MS);
+            if waiting && !ice_restart {
                 p.offer_pending = Some(p.offer_pending.unwrap_or(false));
                 return None;
             }
-            p.offering = true;
+            p.offering_since = Some(now);
             p.offer_pending = None;
             Some(p.pc.clone())
         }) else {
@@ -136,7 +142,7 @@ impl Connections {
         let Some(pc) = pc else { return Ok(None) };
         let made = peer::offer(pc, ice_restart).await;
         if made.is_err() {
-            self.with(Dir::Outbound, peer, conn, |p| p.offering = false);
+            self.with(Dir::Outbound, peer, conn, |p| p.offering_since = None);
         }
         Ok(self.is_live(Dir::Outbound, peer, conn).then_some(made?))
     }
@@ -165,26 +171,24 @@ impl Connections {
     }
 
     /// Applies the viewer's answer and adds the candidates that waited for
-    /// it. `Some(ice_restart)`: an offer waited for this answer; make it now.
-    pub async fn accept_answer(
-        &self,
-        peer: &PeerId,
-        conn: ConnId,
-        sdp: &str,
-    ) -> Result<Option<bool>, JsValue> {
-        let Some(pc) = self.pc(Dir::Outbound, peer, conn) else {
-            return Ok(None);
-        };
+    /// it. `Some(ice_restart)`: an offer waited for this answer (applied or
+    /// not); make it now.
+    pub async fn accept_answer(&self, peer: &PeerId, conn: ConnId, sdp: &str) -> Option<bool> {
+        let pc = self.pc(Dir::Outbound, peer, conn)?;
         let set = peer::set_answer(&pc, sdp).await;
         let pending = self
             .with(Dir::Outbound, peer, conn, |p| {
-                p.offering = false;
+                p.offering_since = None;
                 p.offer_pending.take()
             })
             .flatten();
-        set?;
-        self.flush_candidates(Dir::Outbound, peer, conn);
-        Ok(pending)
+        match set {
+            Ok(()) => {
+                self.flush_candidates(Dir::Outbound, peer, conn);
+            }
+            Err(e) => warn("answer", &e),
+        }
+        pending
     }
 
     /// Adds a shared screen's tracks to every outbound connection.

@@ -125,6 +125,14 @@ impl MicLevel {
     }
 }
 
+impl MicLevel {
+    /// Browsers start a context made before any click suspended: call this
+    /// from a click or key press.
+    pub fn resume(&self) {
+        let _ = self.ctx.resume();
+    }
+}
+
 impl Drop for MicLevel {
     fn drop(&mut self) {
         let _ = self.ctx.close();

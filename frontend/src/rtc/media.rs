@@ -1,5 +1,5 @@
-//! The camera and microphone: getUserMedia, and its errors as sentences a
-//! person can act on.
+//! The camera, the microphone and the screen: getUserMedia and
+//! getDisplayMedia, and their errors as sentences a person can act on.
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -19,6 +19,8 @@ pub enum MediaError {
     Insecure,
     /// Screen sharing is not available here.
     NoScreenShare,
+    /// The operating system does not let the browser record the screen.
+    ScreenDenied,
     Other(String),
 }
 
@@ -52,7 +54,18 @@ impl MediaError {
             Self::Overconstrained => "Your camera cannot provide the requested video format. Try again with another camera.".into(),
             Self::Insecure => "Camera access needs a secure page (https:// or localhost).".into(),
             Self::NoScreenShare => "This browser cannot share a screen.".into(),
+            Self::ScreenDenied => "Your system does not let the browser record the screen. Allow it in the system's privacy settings, then try again.".into(),
             Self::Other(msg) => format!("The camera could not start ({msg}). Try again."),
+        }
+    }
+
+    /// The same, when sharing the screen failed.
+    pub fn screen_sentence(&self) -> String {
+        match self {
+            Self::NoScreenShare | Self::ScreenDenied | Self::Insecure => self.sentence(),
+            _ => {
+                "The screen could not be captured. Try again, or pick another window or tab.".into()
+            }
         }
     }
 }
@@ -149,35 +162,60 @@ pub fn can_share_screen() -> bool {
     display_media_fn().is_some()
 }
 
-/// Asks for a screen (with the tab's or system audio where the browser
-/// offers it). `Ok(None)`: the user cancelled the picker.
+/// Asks for a screen (with a tab's audio where the browser offers it; never
+/// the system's, which would send the call back to everyone, nor this tab).
+/// `Ok(None)`: the user cancelled the picker.
 pub async fn share_screen() -> Result<Option<MediaStream>, MediaError> {
     let (devices, f) = display_media_fn().ok_or(MediaError::NoScreenShare)?;
     let opts = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&opts, &"video".into(), &JsValue::TRUE);
-    let _ = js_sys::Reflect::set(&opts, &"audio".into(), &JsValue::TRUE);
+    let set = |k: &str, v: &JsValue| {
+        let _ = js_sys::Reflect::set(&opts, &k.into(), v);
+    };
+    set("video", &JsValue::TRUE);
+    set("audio", &JsValue::TRUE);
+    set("systemAudio", &"exclude".into());
+    set("selfBrowserSurface", &"exclude".into());
     let promise: js_sys::Promise = f
         .call1(&devices, &opts)
         .and_then(JsCast::dyn_into::<js_sys::Promise>)
         .map_err(|e| MediaError::from_js(&e))?;
-    match into_stream(JsFuture::from(promise).await) {
-        Ok(stream) => {
-            for t in tracks(&stream).iter().filter(|t| t.kind() == "video") {
-                let _ = js_sys::Reflect::set(t, &"contentHint".into(), &"detail".into());
+    let got = JsFuture::from(promise).await;
+    if let Err(e) = &got {
+        let message = js_sys::Reflect::get(e, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+            .unwrap_or_default();
+        match MediaError::from_js(e) {
+            // Chromium: "Permission denied by system" (macOS screen
+            // recording not allowed) versus the user's own cancel.
+            MediaError::NotAllowed if message.contains("system") => {
+                return Err(MediaError::ScreenDenied);
             }
-            Ok(Some(stream))
+            MediaError::NotAllowed => return Ok(None),
+            _ => {}
         }
-        Err(MediaError::NotAllowed) => Ok(None),
-        Err(e) => Err(e),
     }
+    let stream = into_stream(got)?;
+    // Marks the screen's tracks, so a new microphone or camera never
+    // replaces them and bitrates are planned for them.
+    for t in tracks(&stream) {
+        let hint = if t.kind() == "video" {
+            "detail"
+        } else {
+            "music"
+        };
+        let _ = js_sys::Reflect::set(&t, &"contentHint".into(), &hint.into());
+    }
+    Ok(Some(stream))
 }
 
-/// A screen's video track (sent with `contentHint = "detail"`).
+/// A screen's track: video sent with `contentHint = "detail"`, its audio
+/// with `"music"` (a camera's and a microphone's have none).
 pub fn is_screen(track: &MediaStreamTrack) -> bool {
     js_sys::Reflect::get(track, &"contentHint".into())
         .ok()
         .and_then(|h| h.as_string())
-        .is_some_and(|h| h == "detail")
+        .is_some_and(|h| h == "detail" || h == "music")
 }
 
 /// The device a live track captures from.

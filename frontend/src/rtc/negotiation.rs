@@ -11,11 +11,11 @@
 //! Invariants:
 //! - the broadcaster is always the offerer (no glare): inbound connections
 //!   are only ever created from an offer, outbound only from `getBroadcast`;
-//! - every outbound connection gets a new `conn`, unique for this page's
+//! - every outbound connection gets a new `conn`, growing for this page's
 //!   life; an offer with the `conn` of the current inbound connection is a
-//!   renegotiation (an ICE restart), any other `conn` a new connection; an
-//!   answer or candidate naming another `conn` than the live one is stale
-//!   and dropped;
+//!   renegotiation (an ICE restart, or a screen's tracks added or removed),
+//!   a higher `conn` a new connection, a lower one stale; an answer or
+//!   candidate naming another `conn` than the live one is stale and dropped;
 //! - a viewer asks a broadcaster once (`getBroadcast`) and ignores further
 //!   announcements while a request or a connection is in place;
 //! - a connection in trouble heals in bounded steps: the broadcaster restarts
@@ -310,8 +310,9 @@ impl Negotiator {
             return;
         };
         match p.inbound {
-            // Same connection: a renegotiation (ICE restart). Its trouble
-            // clock keeps running: only a new connection starts healthy.
+            // Same connection: a renegotiation (ICE restart, screen share).
+            // Its trouble clock keeps running: only a new connection starts
+            // healthy.
             Inbound::Watching { conn: live } if live == conn => {
                 out.push(Action::Renegotiate { from, conn, sdp });
                 return;

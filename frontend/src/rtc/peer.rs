@@ -61,8 +61,9 @@ pub struct Peer {
     /// Remote streams in the order their first track arrived (m-line order:
     /// the camera's first), each once.
     pub streams: Vec<MediaStream>,
-    /// An offer of mine waits for its answer (outbound connections).
-    pub offering: bool,
+    /// Since when an offer of mine waits for its answer (outbound
+    /// connections; page clock, ms).
+    pub offering_since: Option<f64>,
     /// A renegotiation was wanted meanwhile: offer again once the answer
     /// is in (`Some(true)`: with an ICE restart).
     pub offer_pending: Option<bool>,
@@ -141,7 +142,7 @@ impl Peer {
             pc,
             queue: CandidateQueue::default(),
             streams: Vec::new(),
-            offering: false,
+            offering_since: None,
             offer_pending: None,
             conn,
             path: None,

@@ -101,15 +101,11 @@ pub(super) fn perform(call: &Shared, actions: Vec<Action>) {
                 let conns = conns.clone();
                 let weak = Rc::downgrade(call);
                 spawn_local(async move {
-                    match conns.accept_answer(&from, conn, &sdp).await {
-                        // A renegotiation waited for this answer.
-                        Ok(Some(restart)) => {
-                            if let Some(call) = weak.upgrade() {
-                                offer(&call, from, conn, restart);
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => warn("answer", &e),
+                    // A renegotiation waited for this answer.
+                    if let Some(restart) = conns.accept_answer(&from, conn, &sdp).await
+                        && let Some(call) = weak.upgrade()
+                    {
+                        offer(&call, from, conn, restart);
                     }
                 });
             }
