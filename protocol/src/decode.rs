@@ -9,7 +9,9 @@
 //! an error for both.
 
 use crate::json::{self, Json};
-use crate::{ErrorCode, IceCandidate, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg};
+use crate::{
+    ChatEntry, ErrorCode, IceCandidate, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg,
+};
 
 /// Why a server message could not be read.
 #[derive(Debug, PartialEq, Eq)]
@@ -93,6 +95,15 @@ fn peer_info(v: &Json) -> Option<PeerInfo> {
     })
 }
 
+fn chat_entry(v: &Json) -> Option<ChatEntry> {
+    Some(ChatEntry {
+        from: peer_id(v.get("from")?)?,
+        name: string(v.get("name")?)?,
+        text: string(v.get("text")?)?,
+        ts: whole(v.get("ts")?, u64::MAX)?,
+    })
+}
+
 fn ice_server(v: &Json) -> Option<IceServer> {
     Some(IceServer {
         urls: list(v.get("urls")?, string)?,
@@ -131,6 +142,11 @@ impl ServerMsg {
                 room: req(&m, "room", |v| string(v).map(RoomId))?,
                 peers: req(&m, "peers", |v| list(v, peer_info))?,
                 ice_servers: req(&m, "iceServers", |v| list(v, ice_server))?,
+                // Absent from older relays; null is an error, as for the derive.
+                chat: match m.get("chat") {
+                    None => Vec::new(),
+                    Some(v) => list(v, chat_entry).ok_or(DecodeError::Field("chat"))?,
+                },
             },
             "peerJoined" => ServerMsg::PeerJoined {
                 peer: req(&m, "peer", peer_info)?,
@@ -169,6 +185,11 @@ impl ServerMsg {
                 audio: req(&m, "audio", boolean)?,
                 video: req(&m, "video", boolean)?,
                 screen: opt(&m, "screen", string)?,
+            },
+            "chat" => ServerMsg::Chat {
+                from: from()?,
+                text: req(&m, "text", string)?,
+                ts: req(&m, "ts", |n| whole(n, u64::MAX))?,
             },
             "error" => ServerMsg::Error {
                 code: req(&m, "code", |v| {

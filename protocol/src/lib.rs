@@ -46,6 +46,18 @@
 //! Every forwarded event arrives as sent, minus `to`, plus `"from"` stamped by
 //! the relay (a `from` written by a client is ignored).
 //!
+//! # Chat
+//!
+//! `{"event":"chat","text":...}` goes to everyone else in the room as
+//! `{"event":"chat","from":...,"text":...,"ts":...}` (`ts`: when the relay
+//! passed it on, ms since the Unix epoch). Text is 1-2,000 characters
+//! (Unicode scalar values); longer or blank gets `badMessage` and the socket
+//! stays open. The relay keeps the room's last 50 messages in memory (and at
+//! most 128 KiB of their text: a flood of long multi-byte messages keeps
+//! fewer) for `welcome.chat`, oldest first, with each sender's name; they
+//! are gone when the room empties. Text is data: clients never render it as
+//! HTML.
+//!
 //! `mediaState` is meshcast's own addition: a participant tells the room
 //! whether its microphone and camera are on, and repeats it when someone
 //! joins, so tiles can show muted and camera-off badges. While it shares a
@@ -176,6 +188,27 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// One message of a room's chat history (`welcome.chat`): who sent it
+/// under which name, what, and when the relay passed it on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEntry {
+    pub from: PeerId,
+    pub name: String,
+    pub text: String,
+    pub ts: u64,
+}
+
+/// Longest chat message, in characters (Unicode scalar values, not bytes).
+pub const MAX_CHAT_CHARS: usize = 2_000;
+/// Chat messages a room keeps for late joiners (in memory; gone when the
+/// room empties).
+pub const CHAT_HISTORY: usize = 50;
+
+/// A chat message: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
+pub fn valid_chat(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= MAX_CHAT_CHARS
+}
+
 /// Client -> relay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -224,6 +257,11 @@ pub enum ClientMsg {
         conn: u64,
         candidate: IceCandidate,
     },
+    /// A chat message to everyone else in the room: 1 to [`MAX_CHAT_CHARS`]
+    /// characters (see [`valid_chat`]).
+    Chat {
+        text: String,
+    },
     /// Microphone/camera on or off, and the screen being shared, to
     /// everyone else in the room.
     MediaState {
@@ -252,6 +290,9 @@ pub enum ServerMsg {
         /// Everyone else in the room, in join order.
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
+        /// The room's recent chat, oldest first (at most [`CHAT_HISTORY`]).
+        #[serde(default)]
+        chat: Vec<ChatEntry>,
     },
     /// Someone joined; also sent when a peer that is already known rejoins
     /// under the same id with a different name or role (an update).
@@ -305,6 +346,13 @@ pub enum ServerMsg {
         video: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         screen: Option<String>,
+    },
+    /// A chat message, stamped by the relay with its sender and the time it
+    /// passed through (`ts`, ms since the Unix epoch).
+    Chat {
+        from: PeerId,
+        text: String,
+        ts: u64,
     },
     Error {
         code: ErrorCode,
@@ -395,6 +443,8 @@ impl ClientMsg {
                 screen,
             }),
             ClientMsg::GetBroadcast { to } => Route::Peer(to, ServerMsg::GetBroadcast { from }),
+            // `ts` is the relay's to stamp when it passes the message on.
+            ClientMsg::Chat { text } => Route::Room(ServerMsg::Chat { from, text, ts: 0 }),
             ClientMsg::Offer { to, conn, sdp } => {
                 Route::Peer(to, ServerMsg::Offer { from, conn, sdp })
             }

@@ -102,6 +102,12 @@ fn client_messages() {
         json!({"event":"iceAnswerCandidate","to":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
     golden(
+        ClientMsg::Chat {
+            text: "<img src=x onerror=alert(1)>".into(),
+        },
+        json!({"event":"chat","text":"<img src=x onerror=alert(1)>"}),
+    );
+    golden(
         ClientMsg::MediaState {
             audio: false,
             video: true,
@@ -144,11 +150,26 @@ fn server_messages() {
                     credential: Some("c2VjcmV0".into()),
                 },
             ],
+            chat: vec![ChatEntry {
+                from: "p2".into(),
+                name: "Bo".into(),
+                text: "hi <b>all</b>".into(),
+                ts: 1_764_633_600_000,
+            }],
         },
         json!({"event":"welcome","id":"p1","room":"standup",
                "peers":[{"id":"p2","name":"Bo","role":"watcher","broadcasting":false}],
                "iceServers":[{"urls":["stun:stun.l.google.com:19302"]},
-                             {"urls":["turn:turn.example:3478?transport=udp"],"username":"1700000000:p1","credential":"c2VjcmV0"}]}),
+                             {"urls":["turn:turn.example:3478?transport=udp"],"username":"1700000000:p1","credential":"c2VjcmV0"}],
+               "chat":[{"from":"p2","name":"Bo","text":"hi <b>all</b>","ts":1_764_633_600_000u64}]}),
+    );
+    golden_server(
+        ServerMsg::Chat {
+            from: "p2".into(),
+            text: "Zoë: \"see https://example.org\" 🎥".into(),
+            ts: 1_764_633_600_123,
+        },
+        json!({"event":"chat","from":"p2","text":"Zoë: \"see https://example.org\" 🎥","ts":1_764_633_600_123u64}),
     );
     golden_server(
         ServerMsg::PeerJoined { peer },
@@ -422,6 +443,19 @@ fn room_names() {
     for bad in ["a b", "a/b", "é", "a.b", "a\n"] {
         assert!(!valid_room(bad), "{bad:?}");
     }
+}
+
+#[test]
+fn chat_texts() {
+    assert!(valid_chat("hi"));
+    assert!(
+        valid_chat(&"é".repeat(MAX_CHAT_CHARS)),
+        "characters, not bytes"
+    );
+    assert!(!valid_chat(&"a".repeat(MAX_CHAT_CHARS + 1)));
+    assert!(!valid_chat(""));
+    assert!(!valid_chat(" \n\t "));
+    assert!(valid_chat("line one\nline two"));
 }
 
 #[test]

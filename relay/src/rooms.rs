@@ -17,6 +17,7 @@
 //! - a member whose socket dropped stays for the leave grace ([`grace`]):
 //!   listed, sent nothing, and taken back silently by a rejoin.
 
+mod chat;
 mod grace;
 pub mod outbox;
 mod route;
@@ -25,7 +26,7 @@ pub use outbox::{Inbox, Outbound, Outbox, queue};
 
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
-use protocol::{ErrorCode, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg, close};
+use protocol::{ChatEntry, ErrorCode, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg, close};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -96,6 +97,8 @@ struct Inner {
     rooms: HashMap<RoomId, Vec<Member>>,
     /// Which room each peer id is in.
     where_is: HashMap<PeerId, RoomId>,
+    /// Each room's recent chat (removed with the room).
+    chat: HashMap<RoomId, chat::ChatLog>,
     next_conn: u64,
 }
 
@@ -225,7 +228,16 @@ impl Registry {
                     .filter(|o| o.info.id != id)
                     .map(|o| o.info.clone())
                     .collect();
-                welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
+                let chat = inner.chat.get(&room).map(chat::ChatLog::recent);
+                welcome(
+                    members,
+                    &id,
+                    room.clone(),
+                    peers,
+                    ice_servers,
+                    chat,
+                    &mut evicted,
+                );
                 // What was sent to it while away follows the welcome.
                 if let Some(me) = members.iter_mut().find(|m| m.info.id == id) {
                     me.held_bytes = 0;
@@ -277,7 +289,16 @@ impl Registry {
                 held: Vec::new(),
                 held_bytes: 0,
             });
-            welcome(members, &id, room.clone(), peers, ice_servers, &mut evicted);
+            let chat = inner.chat.get(&room).map(chat::ChatLog::recent);
+            welcome(
+                members,
+                &id,
+                room.clone(),
+                peers,
+                ice_servers,
+                chat,
+                &mut evicted,
+            );
             inner.where_is.insert(id.clone(), room.clone());
         }
         self.evict(inner, evicted);
@@ -344,6 +365,7 @@ fn welcome(
     room: RoomId,
     peers: Vec<PeerInfo>,
     ice_servers: Vec<IceServer>,
+    chat: Option<Vec<ChatEntry>>,
     evicted: &mut Evicted,
 ) {
     let text = encode(&ServerMsg::Welcome {
@@ -351,6 +373,7 @@ fn welcome(
         room: room.clone(),
         peers,
         ice_servers,
+        chat: chat.unwrap_or_default(),
     });
     if let Some(me) = members.iter().find(|m| &m.info.id == id)
         && !me.outbox.offer(Outbound::Text(text))
@@ -379,6 +402,7 @@ fn remove(
     metrics.peers.fetch_sub(1, Relaxed);
     if members.is_empty() {
         inner.rooms.remove(room);
+        inner.chat.remove(room);
         metrics.rooms.fetch_sub(1, Relaxed);
     }
     inner.where_is.remove(id);

@@ -1,4 +1,4 @@
-//! The control bar: microphone, camera, screen share, settings, leave. Shortcuts m and v are wired
+//! The control bar: microphone, camera, screen share, chat, settings, leave. Shortcuts m and v are wired
 //! by the page; the buttons carry the accessible labels and pressed states.
 
 use leptos::prelude::*;
@@ -27,12 +27,12 @@ pub fn MediaToggles(
     };
     view! {
         <button type="button" class="ctl" class:off=move || !mic_on.get() data-testid="toggle-mic"
-            aria-pressed=move || (!mic_on.get()).to_string() aria-label=mic_label title=mic_label
+            aria-pressed=move || (!mic_on.get()).to_string() aria-label=mic_label title="Microphone (m)"
             on:click=move |_| on_mic.run(())>
             {move || if mic_on.get() { icon_mic().into_any() } else { icon_mic_slash().into_any() }}
         </button>
         <button type="button" class="ctl" class:off=move || !cam_on.get() data-testid="toggle-camera"
-            aria-pressed=move || (!cam_on.get()).to_string() aria-label=cam_label title=cam_label
+            aria-pressed=move || (!cam_on.get()).to_string() aria-label=cam_label title="Camera (v)"
             on:click=move |_| on_cam.run(())>
             {move || if cam_on.get() { icon_cam().into_any() } else { icon_cam_slash().into_any() }}
         </button>
@@ -55,14 +55,28 @@ pub fn Controls(
     /// `None` on the watch page and for participants without a camera.
     sending: Option<Sending>,
     on_settings: Option<Callback<()>>,
+    /// The chat drawer is open; messages not seen yet.
+    chat_open: RwSignal<bool>,
+    unread: RwSignal<usize>,
     on_leave: Callback<()>,
 ) -> impl IntoView {
+    let chat = view! {
+        <button type="button" class="ctl" class:on=move || chat_open.get() data-testid="chat-toggle"
+            aria-label="Chat" aria-expanded=move || chat_open.get().to_string() title="Chat"
+            on:click=move |_| chat_open.update(|o| *o = !*o)>
+            <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zm0 14H5.2L4 17.2V4h16v12z"/></svg>
+            <span class="unread" aria-hidden="true" data-testid="chat-unread"
+                hidden=move || unread.get() == 0 || chat_open.get()>
+                {move || unread.get().min(99).to_string()}
+            </span>
+        </button>
+    };
     let media_buttons = sending.map(|s| {
         let share = s.sharing.map(|sharing| {
             let label = move || if sharing.get() { "Stop sharing" } else { "Share screen" };
             view! {
                 <button type="button" class="ctl" class:on=move || sharing.get() data-testid="share-screen"
-                    aria-pressed=move || sharing.get().to_string() aria-label=label title=label
+                    aria-pressed=move || sharing.get().to_string() aria-label=label title="Share your screen"
                     on:click=move |_| s.on_share.run(())>
                     <svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true"><path fill="currentColor" d="M20 18c1.1 0 2-.9 2-2V6c0-1.1-.9-2-2-2H4c-1.1 0-2 .9-2 2v10c0 1.1.9 2 2 2H0v2h24v-2h-4zM4 16V6h16v10H4zm7-2h2v-3h3l-4-4-4 4h3z"/></svg>
                 </button>
@@ -84,6 +98,7 @@ pub fn Controls(
     view! {
         <nav class="controls" aria-label="Call controls">
             {media_buttons}
+            {chat}
             {settings}
             <button type="button" class="ctl leave" data-testid="leave" aria-label="Leave the call" title="Leave the call"
                 on:click=move |_| on_leave.run(())>

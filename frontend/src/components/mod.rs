@@ -1,11 +1,13 @@
 //! The building blocks of the call screen. They read signals and call
 //! commands; none of them touches RTCPeerConnection.
 
+mod chat;
 mod controls;
 mod name;
 mod tile;
 mod topbar;
 
+pub use chat::ChatPanel;
 pub use controls::{Controls, MediaToggles, Sending};
 pub use name::{NAME_KEY, NameDialog};
 pub use tile::{LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials};

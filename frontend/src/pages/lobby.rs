@@ -115,12 +115,12 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
                         name.set(event_target_value(&ev));
                         name_error.set(false);
                     } />
-                <Show when=move || name_error.get()>
-                    <p class="error" role="alert">"Your name needs 1 to 64 characters."</p>
-                </Show>
+                <p class="error" role="alert" hidden=move || !name_error.get()>
+                    "Your name needs 1 to 64 characters."
+                </p>
                 <DevicePickers camera />
-                <Show when=move || camera.error.with(Option::is_some)>
-                    <div class="lobby-error" role="alert" data-testid="media-error">
+                    <div class="lobby-error" role="alert" data-testid="media-error"
+                        hidden=move || camera.error.with(Option::is_none)>
                         <p>{move || camera.error.get().map(|e| e.sentence())}</p>
                         <div class="banner-actions">
                             <button type="button" data-testid="retry-media" on:click=move |_| camera.acquire()>
@@ -130,12 +130,10 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
                                 on:click=move |_| join(true)>"Join without camera"</button>
                         </div>
                     </div>
-                </Show>
-                <Show when=move || camera.error.with(Option::is_none)>
-                    <button type="submit" class="primary join" data-testid="join" disabled=move || !ready()>
+                    <button type="submit" class="primary join" data-testid="join" disabled=move || !ready()
+                        hidden=move || camera.error.with(Option::is_some)>
                         "Join"
                     </button>
-                </Show>
             </form>
         </main>
     }

@@ -12,7 +12,8 @@ mod settings;
 
 use crate::browser;
 use crate::components::{
-    Controls, LocalTile, NameDialog, RemoteTile, ScreenTile, Sending, SoundGate, Speaker, TopBar,
+    ChatPanel, Controls, LocalTile, NameDialog, RemoteTile, ScreenTile, Sending, SoundGate,
+    Speaker, TopBar,
 };
 use crate::rtc::call::{Call, CallOptions};
 use crate::rtc::{CallView, Status, bitrate, media};
@@ -153,6 +154,14 @@ fn InCall(
     let (toggle_mic, toggle_cam) = (toggle(camera.mic_on), toggle(camera.cam_on));
     let screen = use_screen_share(call, camera);
     let settings_open = RwSignal::new(false);
+    let chat_open = RwSignal::new(false);
+    // Lines that arrive while the chat is open are seen.
+    Effect::new(move |_| {
+        if chat_open.get() && view_state.chat_unread.get() > 0 {
+            view_state.chat_unread.set(0);
+        }
+    });
+    let my_name = StoredValue::new(name.clone());
     let leave = Callback::new(move |()| {
         call.with_value(Call::leave);
         camera.release();
@@ -206,13 +215,12 @@ fn InCall(
                         </div>
                     </div>
                 </Show>
-                <Show when=move || { view_state.cameras.get() > bitrate::MESH_COMFORT_LIMIT }>
-                    <div class="banner info" data-testid="mesh-warning" role="status">
+                    <div class="banner info" data-testid="mesh-warning" role="status"
+                    hidden={move || view_state.cameras.get() <= bitrate::MESH_COMFORT_LIMIT}>
                         <p>{move || format!(
                             "{} cameras in this room. Every camera is sent to each person separately, so video quality is lowered to keep up; up to {} cameras works best.",
                             view_state.cameras.get(), bitrate::MESH_COMFORT_LIMIT)}</p>
                     </div>
-                </Show>
                 <Show when=any_screen>
                     <div class="screens">
                         <For each=remote_screens key=|s| s.clone() let:s>
@@ -258,8 +266,14 @@ fn InCall(
                 });
                 let on_settings = (role == Role::Broadcaster && !viewer_only.get())
                     .then(|| Callback::new(move |()| settings_open.set(true)));
-                view! { <Controls sending on_settings on_leave=leave /> }
+                view! { <Controls sending on_settings chat_open unread=view_state.chat_unread on_leave=leave /> }
             }}
+            <Show when=move || chat_open.get()>
+                <ChatPanel lines=view_state.chat on_close=Callback::new(move |()| chat_open.set(false))
+                    on_send=Callback::new(move |text: String| {
+                        call.with_value(|c| c.send_chat(&text, &my_name.get_value()))
+                    }) />
+            </Show>
             <Show when=move || settings_open.get()>
                 <SettingsDialog camera on_close=Callback::new(move |()| settings_open.set(false)) />
             </Show>

@@ -183,6 +183,33 @@ impl Call {
         }
     }
 
+    /// Sends a chat message (1-2,000 characters; anything else is not sent)
+    /// and shows it as mine. `false` if it was not sent (the text stays in
+    /// the box).
+    pub fn send_chat(&self, text: &str, my_name: &str) -> bool {
+        let i = self.0.borrow();
+        let (Some(sig), Some(me)) = (&i.sig, i.neg.me()) else {
+            return false;
+        };
+        // Only while joined: a message typed during a reconnect is not
+        // held (the box keeps it).
+        if !protocol::valid_chat(text) || i.view.status.get_untracked() != Status::Connected {
+            return false;
+        }
+        sig.send(&ClientMsg::Chat {
+            text: text.to_owned(),
+        });
+        let line = super::chat::ChatLine {
+            from: me.0.clone(),
+            name: my_name.to_owned(),
+            text: text.to_owned(),
+            ts: js_sys::Date::now() as u64,
+            mine: true,
+        };
+        i.view.chat.update(|lines| super::chat::add(lines, line));
+        true
+    }
+
     /// Switches the microphone/camera without renegotiation and tells the room.
     pub fn set_media(&self, audio: bool, video: bool) {
         let actions = {

@@ -7,7 +7,6 @@ use super::negotiation::{ConnId, Dir};
 use super::peer::{self, IceConfig, Peer, PeerEvent};
 use protocol::{IceCandidate, PeerId};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
@@ -18,9 +17,14 @@ type Key = (Dir, PeerId);
 /// How long a renegotiation waits for the answer to the previous offer.
 pub const ANSWER_WAIT_MS: f64 = 10_000.0;
 
-/// A cheap handle to the table; clones share it.
+/// A cheap handle to the table; clones share it. A call has a handful of
+/// connections: a list beats a hash map (and costs less wasm).
 #[derive(Clone, Default)]
-pub struct Connections(Rc<RefCell<HashMap<Key, Peer>>>);
+pub struct Connections(Rc<RefCell<Vec<(Key, Peer)>>>);
+
+fn find<'a>(table: &'a [(Key, Peer)], key: &Key) -> Option<&'a Peer> {
+    table.iter().find(|(k, _)| k == key).map(|(_, p)| p)
+}
 
 impl Connections {
     /// Opens connection `conn` for `(dir, peer)`, replacing (and closing)
@@ -34,7 +38,17 @@ impl Connections {
         on_event: impl Fn(PeerEvent) + 'static,
     ) -> Result<(), JsValue> {
         let p = Peer::new(ice, conn, on_event)?;
-        let old = self.0.borrow_mut().insert((dir, peer.clone()), p);
+        let key = (dir, peer.clone());
+        let old = {
+            let mut table = self.0.borrow_mut();
+            match table.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, live)) => Some(std::mem::replace(live, p)),
+                None => {
+                    table.push((key, p));
+                    None
+                }
+            }
+        };
         // Dropped outside the borrow: closing fires no events synchronously,
         // but keep the table free while it happens.
         drop(old);
@@ -42,7 +56,12 @@ impl Connections {
     }
 
     pub fn close(&self, dir: Dir, peer: &PeerId) {
-        let gone = self.0.borrow_mut().remove(&(dir, peer.clone()));
+        let key = (dir, peer.clone());
+        let gone = {
+            let mut table = self.0.borrow_mut();
+            let at = table.iter().position(|(k, _)| *k == key);
+            at.map(|i| table.swap_remove(i))
+        };
         drop(gone);
     }
 
@@ -74,15 +93,16 @@ impl Connections {
         f: impl FnOnce(&mut Peer) -> R,
     ) -> Option<R> {
         let mut table = self.0.borrow_mut();
-        let p = table
-            .get_mut(&(dir, peer.clone()))
-            .filter(|p| p.conn == conn)?;
+        let key = (dir, peer.clone());
+        let (_, p) = table
+            .iter_mut()
+            .find(|(k, p)| *k == key && p.conn == conn)?;
         Some(f(p))
     }
 
     /// Runs `f` on whatever connection `(dir, peer)` has.
     pub fn with_any<R>(&self, dir: Dir, peer: &PeerId, f: impl FnOnce(&Peer) -> R) -> Option<R> {
-        self.0.borrow().get(&(dir, peer.clone())).map(f)
+        find(&self.0.borrow(), &(dir, peer.clone())).map(f)
     }
 
     /// Every connection in `dir`.
@@ -107,7 +127,7 @@ impl Connections {
     /// Gives every live connection the newest ICE servers (fresh TURN
     /// credentials), used from their next ICE restart on.
     pub fn set_ice(&self, ice: &IceConfig) {
-        for p in self.0.borrow().values() {
+        for (_, p) in self.0.borrow().iter() {
             if let Err(e) = p.set_configuration(ice) {
                 warn("setConfiguration", &e);
             }

@@ -4,6 +4,7 @@
 
 pub mod bitrate;
 pub mod call;
+pub mod chat;
 pub mod connections;
 pub mod devices;
 pub mod media;

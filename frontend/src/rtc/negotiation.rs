@@ -293,7 +293,7 @@ impl Negotiator {
                     p.screen = screen;
                 }
             }
-            ServerMsg::IceServers { .. } | ServerMsg::Error { .. } => {}
+            ServerMsg::IceServers { .. } | ServerMsg::Error { .. } | ServerMsg::Chat { .. } => {}
         }
         out
     }

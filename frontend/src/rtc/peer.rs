@@ -266,23 +266,28 @@ pub async fn add_candidate(pc: &RtcPeerConnection, c: &IceCandidate) -> Result<(
 pub async fn selected_path(pc: RtcPeerConnection) -> Option<super::path::Path> {
     use js_sys::Reflect;
     let report = JsFuture::from(pc.get_stats()).await.ok()?;
-    let mut by_id = std::collections::HashMap::new();
-    for entry in js_sys::try_iter(&report).ok()??.flatten() {
-        let pair: js_sys::Array = entry.dyn_into().ok()?;
-        by_id.insert(pair.get(0).as_string()?, pair.get(1));
-    }
     let field = |v: &JsValue, k: &str| Reflect::get(v, &k.into()).ok().and_then(|x| x.as_string());
-    let pair_id = by_id
-        .values()
-        .find(|s| field(s, "type").as_deref() == Some("transport"))
-        .and_then(|t| field(t, "selectedCandidatePairId"))?;
-    let pair = by_id.get(&pair_id)?;
-    let local = by_id.get(&field(pair, "localCandidateId")?)?;
-    let remote = by_id.get(&field(pair, "remoteCandidateId")?)?;
+    // RTCStatsReport is a Map: look entries up by id with its own `get`.
+    let get = |id: String| -> Option<JsValue> {
+        let f: js_sys::Function = Reflect::get(&report, &"get".into()).ok()?.dyn_into().ok()?;
+        f.call1(&report, &id.into())
+            .ok()
+            .filter(|v| !v.is_undefined())
+    };
+    let transport = js_sys::try_iter(&report)
+        .ok()??
+        .flatten()
+        .find_map(|entry| {
+            let stat = entry.dyn_into::<js_sys::Array>().ok()?.get(1);
+            (field(&stat, "type").as_deref() == Some("transport")).then_some(stat)
+        })?;
+    let pair = get(field(&transport, "selectedCandidatePairId")?)?;
+    let local = get(field(&pair, "localCandidateId")?)?;
+    let remote = get(field(&pair, "remoteCandidateId")?)?;
     super::path::Path::classify(
-        &field(local, "candidateType")?,
-        &field(remote, "candidateType")?,
-        field(local, "relayProtocol").as_deref(),
+        &field(&local, "candidateType")?,
+        &field(&remote, "candidateType")?,
+        field(&local, "relayProtocol").as_deref(),
     )
 }
 

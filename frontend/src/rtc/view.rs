@@ -114,6 +114,10 @@ pub struct CallView {
     pub cameras: RwSignal<usize>,
     /// The per-viewer video bitrate my senders are capped at (bit/s), or 0.
     pub sender_bitrate: RwSignal<u32>,
+    /// The room's chat, oldest first.
+    pub chat: RwSignal<Vec<super::chat::ChatLine>>,
+    /// Others' chat lines since the chat was last looked at.
+    pub chat_unread: RwSignal<usize>,
 }
 
 impl CallView {
@@ -126,6 +130,8 @@ impl CallView {
             connections: RwSignal::new(0),
             cameras: RwSignal::new(0),
             sender_bitrate: RwSignal::new(0),
+            chat: RwSignal::new(Vec::new()),
+            chat_unread: RwSignal::new(0),
         }
     }
 

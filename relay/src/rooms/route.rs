@@ -9,7 +9,7 @@ use protocol::{PeerId, Role, ServerMsg};
 
 impl Inner {
     /// The sender's own entry, if `me` is still its current connection.
-    fn current(&self, me: &Membership) -> Option<&[Member]> {
+    pub(super) fn current(&self, me: &Membership) -> Option<&[Member]> {
         let members = self.rooms.get(&me.room)?;
         members
             .iter()

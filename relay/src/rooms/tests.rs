@@ -73,14 +73,14 @@ fn welcome_first_then_join_and_leave_announcements() {
     assert_eq!(
         a.drain(),
         vec![
-            json!({"event":"welcome","id":"a","room":"r","peers":[],"iceServers":[]}),
+            json!({"event":"welcome","id":"a","room":"r","peers":[],"iceServers":[],"chat":[]}),
             json!({"event":"peerJoined","peer":info("b","watcher",false)}),
         ]
     );
     assert_eq!(
         b.drain(),
         vec![
-            json!({"event":"welcome","id":"b","room":"r","peers":[info("a","broadcaster",true)],"iceServers":[]})
+            json!({"event":"welcome","id":"b","room":"r","peers":[info("a","broadcaster",true)],"iceServers":[],"chat":[]})
         ]
     );
     drop(mb);

@@ -10,8 +10,8 @@ use crate::rooms::{Join, Membership, Outbound, Outbox, encode};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{StreamExt, stream::SplitStream};
 use protocol::{
-    ClientMsg, ErrorCode, Route, ServerMsg, clean_name, close, valid_room, valid_stream_id,
-    valid_token,
+    ClientMsg, ErrorCode, Route, ServerMsg, clean_name, close, valid_chat, valid_room,
+    valid_stream_id, valid_token,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
@@ -163,6 +163,14 @@ impl<'a> Session<'a> {
                 registry.set_broadcasting(me, true)
             }
             Route::Room(ServerMsg::BroadcastEnded { .. }) => registry.set_broadcasting(me, false),
+            Route::Room(ServerMsg::Chat { text, .. }) => {
+                if !valid_chat(&text) {
+                    return self
+                        .bad_message("chat text must be 1-2000 characters, not only spaces");
+                }
+                registry.chat(me, text);
+                Ok(())
+            }
             Route::Room(ServerMsg::MediaState {
                 screen: Some(ref s),
                 ..

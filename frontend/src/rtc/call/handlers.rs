@@ -5,6 +5,7 @@
 
 use super::{Inner, Shared};
 use crate::browser;
+use crate::rtc::chat::{self, ChatLine};
 use crate::rtc::connections::{Connections, warn};
 use crate::rtc::negotiation::{Action, ConnId, ConnState, Dir};
 use crate::rtc::peer::{self, PeerEvent};
@@ -53,8 +54,16 @@ fn on_message(call: &Shared, msg: ServerMsg) {
     let view = call.borrow().view;
     match &msg {
         ServerMsg::Welcome {
-            id, ice_servers, ..
+            id,
+            ice_servers,
+            chat,
+            ..
         } => {
+            let new = view
+                .chat
+                .try_update(|lines| chat::merge(lines, chat.clone(), &id.0))
+                .unwrap_or(0);
+            view.chat_unread.update(|n| *n += new);
             browser::mark_once("welcome");
             set_ice_servers(call, ice_servers.clone());
             call.borrow_mut().ever_connected = true;
@@ -62,6 +71,24 @@ fn on_message(call: &Shared, msg: ServerMsg) {
             view.my_id.set(Some(id.0.clone()));
         }
         ServerMsg::IceServers { ice_servers } => set_ice_servers(call, ice_servers.clone()),
+        ServerMsg::Chat { from, text, ts } => {
+            let name = call
+                .borrow()
+                .neg
+                .peers()
+                .iter()
+                .find(|p| &p.info.id == from)
+                .map_or_else(|| "Someone".to_owned(), |p| p.info.name.clone());
+            let line = ChatLine {
+                from: from.0.clone(),
+                name,
+                text: text.clone(),
+                ts: *ts,
+                mine: false,
+            };
+            view.chat.update(|lines| chat::add(lines, line));
+            view.chat_unread.update(|n| *n += 1);
+        }
         ServerMsg::Offer { .. } => browser::mark_once("offer"),
         ServerMsg::Error {
             code: ErrorCode::RoomFull,

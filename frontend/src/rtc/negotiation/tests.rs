@@ -30,6 +30,7 @@ fn welcome(me: &str, peers: Vec<PeerInfo>) -> ServerMsg {
         room: RoomId("r".into()),
         peers,
         ice_servers: vec![],
+        chat: vec![],
     }
 }
 
