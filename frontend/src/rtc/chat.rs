@@ -35,11 +35,24 @@ pub fn add(lines: &mut Vec<ChatLine>, line: ChatLine) {
     }
 }
 
-/// The history of a `welcome`. Returns how many lines were new.
+/// How far apart my clock and the relay's may put the same message of mine.
+const MY_ECHO_WINDOW_MS: u64 = 120_000;
+
+/// The history of a `welcome` (`me`: my peer id). My own messages in it are
+/// the ones already shown (with my clock's time, the relay's differs): not
+/// added twice. Returns how many lines of others were new (unread).
 pub fn merge(lines: &mut Vec<ChatLine>, history: Vec<ChatEntry>, me: &str) -> usize {
-    let before = lines.len();
+    let mut new = 0;
     for e in history {
         let mine = e.from.0 == me;
+        let shown = mine
+            && lines
+                .iter()
+                .any(|l| l.mine && l.text == e.text && l.ts.abs_diff(e.ts) < MY_ECHO_WINDOW_MS);
+        if shown {
+            continue;
+        }
+        let before = lines.len();
         add(
             lines,
             ChatLine {
@@ -50,8 +63,11 @@ pub fn merge(lines: &mut Vec<ChatLine>, history: Vec<ChatEntry>, me: &str) -> us
                 mine,
             },
         );
+        if !mine && lines.len() > before {
+            new += 1;
+        }
     }
-    lines.len().saturating_sub(before)
+    new
 }
 
 /// A piece of a message: plain text, or a link (only `http://` and
@@ -124,25 +140,45 @@ mod tests {
 
     #[test]
     fn a_welcome_history_merges_once() {
-        let entry = |ts, text: &str| ChatEntry {
-            from: "p1".into(),
+        let entry = |from: &str, ts, text: &str| ChatEntry {
+            from: from.into(),
             name: "Ada".into(),
             text: text.into(),
             ts,
         };
         let mut lines = Vec::new();
+        let history = vec![entry("p1", 1, "hi"), entry("p1", 2, "yo")];
+        assert_eq!(merge(&mut lines, history.clone(), "me"), 2);
         assert_eq!(
-            merge(&mut lines, vec![entry(1, "hi"), entry(2, "yo")], "me"),
-            2
-        );
-        assert_eq!(
-            merge(&mut lines, vec![entry(1, "hi"), entry(2, "yo")], "me"),
+            merge(&mut lines, history, "me"),
             0,
             "a reconnect's welcome again"
         );
-        assert_eq!(merge(&mut lines, vec![entry(3, "mine")], "p1"), 1);
-        assert!(lines[2].mine && !lines[0].mine);
         assert_eq!(lines[0].name, "Ada");
+        // Mine, shown at once with my clock; the relay's copy is not a second line.
+        add(
+            &mut lines,
+            ChatLine {
+                from: "me".into(),
+                name: "Me".into(),
+                text: "mine".into(),
+                ts: 10_000,
+                mine: true,
+            },
+        );
+        assert_eq!(
+            merge(&mut lines, vec![entry("me", 10_400, "mine")], "me"),
+            0
+        );
+        assert_eq!(lines.len(), 3);
+        // After a reload the page has none of mine yet: they come back as mine.
+        let mut fresh = Vec::new();
+        assert_eq!(
+            merge(&mut fresh, vec![entry("me", 5, "old")], "me"),
+            0,
+            "mine is never unread"
+        );
+        assert!(fresh[0].mine);
     }
 
     #[test]
