@@ -20,6 +20,8 @@ declare global {
     __gumStreams: MediaStream[];
     /** Listeners on RTCPeerConnection and WebSocket instances (see ListenerStats). */
     __listenerStats: () => ListenerStats;
+    /** Darkest and brightest luma of the video's current frame, drawn small (a flat picture has max - min < 10). */
+    __lumaRange: (v: HTMLVideoElement) => [number, number];
   }
 }
 
@@ -162,6 +164,23 @@ export function PROBE_SCRIPT(): void {
       out[kind] = { targets, liveTargets, onLive, onClosed, net: c.adds - c.removes, adds: c.adds, removes: c.removes, untracked: c.untracked };
     }
     return out as ListenerStats;
+  };
+
+  window.__lumaRange = (v: HTMLVideoElement) => {
+    const c = document.createElement('canvas');
+    c.width = 32;
+    c.height = 24;
+    const g = c.getContext('2d')!;
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    let min = 255;
+    let max = 0;
+    for (let k = 0; k < px.length; k += 4) {
+      const y = (px[k] + px[k + 1] + px[k + 2]) / 3;
+      min = Math.min(min, y);
+      max = Math.max(max, y);
+    }
+    return [min, max];
   };
 
   const devices = navigator.mediaDevices;

@@ -405,19 +405,7 @@ async function lobbyLayoutProblems(page: Page): Promise<string[]> {
       if (r.width < 120 || r.height < 80) problems.push(`lobby preview is only ${r.width}x${r.height}`);
       if (v.videoWidth === 0) problems.push('lobby preview has no frame');
       else {
-        const c = document.createElement('canvas');
-        c.width = 32;
-        c.height = 24;
-        const g = c.getContext('2d')!;
-        g.drawImage(v, 0, 0, c.width, c.height);
-        const px = g.getImageData(0, 0, c.width, c.height).data;
-        let min = 255;
-        let max = 0;
-        for (let k = 0; k < px.length; k += 4) {
-          const y = (px[k] + px[k + 1] + px[k + 2]) / 3;
-          min = Math.min(min, y);
-          max = Math.max(max, y);
-        }
+        const [min, max] = window.__lumaRange(v);
         if (max - min < 10) problems.push(`lobby preview looks flat (luma ${min}..${max})`);
       }
     }

@@ -267,19 +267,7 @@ async function screenLayoutProblems(page: Page): Promise<string[]> {
       const v = t.querySelector('video');
       if (!v) return;
       if (v.videoWidth === 0) return problems.push(`${label(i)}: video has no frame`);
-      const c = document.createElement('canvas');
-      c.width = 32;
-      c.height = 24;
-      const g = c.getContext('2d')!;
-      g.drawImage(v, 0, 0, c.width, c.height);
-      const px = g.getImageData(0, 0, c.width, c.height).data;
-      let min = 255;
-      let max = 0;
-      for (let k = 0; k < px.length; k += 4) {
-        const y = (px[k] + px[k + 1] + px[k + 2]) / 3;
-        min = Math.min(min, y);
-        max = Math.max(max, y);
-      }
+      const [min, max] = window.__lumaRange(v);
       if (max - min < 10) problems.push(`${label(i)}: video looks flat (luma ${min}..${max})`);
     });
     return problems;

@@ -26,7 +26,7 @@ pub use outbox::{Inbox, Outbound, Outbox, queue};
 
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
-use protocol::{ChatEntry, ErrorCode, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg, close};
+use protocol::{ErrorCode, IceServer, PeerId, PeerInfo, Role, RoomId, ServerMsg, close};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -228,14 +228,13 @@ impl Registry {
                     .filter(|o| o.info.id != id)
                     .map(|o| o.info.clone())
                     .collect();
-                let chat = inner.chat.get(&room).map(chat::ChatLog::recent);
                 welcome(
                     members,
                     &id,
                     room.clone(),
                     peers,
                     ice_servers,
-                    chat,
+                    inner.chat.get(&room),
                     &mut evicted,
                 );
                 // What was sent to it while away follows the welcome.
@@ -289,14 +288,13 @@ impl Registry {
                 held: Vec::new(),
                 held_bytes: 0,
             });
-            let chat = inner.chat.get(&room).map(chat::ChatLog::recent);
             welcome(
                 members,
                 &id,
                 room.clone(),
                 peers,
                 ice_servers,
-                chat,
+                inner.chat.get(&room),
                 &mut evicted,
             );
             inner.where_is.insert(id.clone(), room.clone());
@@ -365,7 +363,7 @@ fn welcome(
     room: RoomId,
     peers: Vec<PeerInfo>,
     ice_servers: Vec<IceServer>,
-    chat: Option<Vec<ChatEntry>>,
+    chat: Option<&chat::ChatLog>,
     evicted: &mut Evicted,
 ) {
     let text = encode(&ServerMsg::Welcome {
@@ -373,7 +371,7 @@ fn welcome(
         room: room.clone(),
         peers,
         ice_servers,
-        chat: chat.unwrap_or_default(),
+        chat: chat.map(chat::ChatLog::recent).unwrap_or_default(),
     });
     if let Some(me) = members.iter().find(|m| &m.info.id == id)
         && !me.outbox.offer(Outbound::Text(text))

@@ -78,7 +78,6 @@ pub fn LocalTile(
     name: Signal<String>,
     mic_on: RwSignal<bool>,
     cam_on: RwSignal<bool>,
-    #[prop(into)] note: Signal<Option<String>>,
     /// My peer id once joined.
     my_id: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -92,7 +91,7 @@ pub fn LocalTile(
             <Show when=move || !cam_on.get() || stream.with(Option::is_none)>
                 <div class="placeholder">
                     <span class="avatar">{move || initials(&name.get())}</span>
-                    <span class="placeholder-note">{move || note.get().unwrap_or_else(|| "Camera off".into())}</span>
+                    <span class="placeholder-note">"Camera off"</span>
                 </div>
             </Show>
             <figcaption>

@@ -189,7 +189,6 @@ fn InCall(
     let any_screen = move || sharing.get() || tiles.with(|t| t.iter().any(|x| x.screen.is_some()));
     let invite = StoredValue::new(opts.invite_link());
     let display_name = Signal::derive(move || name.clone());
-    let no_note = Signal::derive(|| None::<String>);
 
     view! {
         <Show when=move || view_state.status.get() == Status::Left>
@@ -239,7 +238,7 @@ fn InCall(
                 <div class="grid" data-count=count style=move || grid::style(count())>
                     <Show when=move || !viewer_only.get()>
                         <LocalTile stream=camera.stream name=display_name mic_on=camera.mic_on
-                            cam_on=camera.cam_on note=no_note my_id=view_state.my_id />
+                            cam_on=camera.cam_on my_id=view_state.my_id />
                     </Show>
                     <For each=move || tiles.with(|t| t.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
                         key=|id| id.clone() let:id>

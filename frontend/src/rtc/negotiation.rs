@@ -29,6 +29,7 @@
 
 mod heal;
 mod health;
+mod local;
 mod remote;
 
 use health::Health;
@@ -191,20 +192,6 @@ impl Negotiator {
                     Dir::Outbound => p.outbound == Some(conn),
                 }
         })
-    }
-
-    fn media_state(&self) -> ClientMsg {
-        ClientMsg::MediaState {
-            audio: self.audio,
-            video: self.video,
-            screen: self.screen.clone(),
-        }
-    }
-
-    /// Whether a newcomer must hear my `mediaState` (it assumes "all on,
-    /// no screen" otherwise).
-    fn media_news(&self) -> bool {
-        !self.audio || !self.video || self.screen.is_some()
     }
 
     /// A relay message arrived; `now_ms` is a monotonic clock.
@@ -450,26 +437,6 @@ impl Negotiator {
             self.open_sender(viewer, now_ms, &mut out);
         }
         out
-    }
-
-    /// My microphone or camera was switched.
-    pub fn set_local_media(&mut self, audio: bool, video: bool) -> Vec<Action> {
-        self.audio = audio;
-        self.video = video;
-        match self.me {
-            Some(_) => vec![Action::Send(self.media_state())],
-            None => Vec::new(),
-        }
-    }
-
-    /// I started (`Some(stream id)`) or stopped sharing a screen; the call
-    /// adds or stops its tracks on every outbound connection and offers.
-    pub fn set_screen(&mut self, screen: Option<String>) -> Vec<Action> {
-        self.screen = screen;
-        match self.me {
-            Some(_) => vec![Action::Send(self.media_state())],
-            None => Vec::new(),
-        }
     }
 
     /// Viewers I send to, with the connection.
