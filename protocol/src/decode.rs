@@ -70,6 +70,10 @@ fn whole(v: &Json, max: u64) -> Option<u64> {
     }
 }
 
+fn side(v: &Json) -> Option<u32> {
+    whole(v, u64::from(u32::MAX)).map(|n| n as u32)
+}
+
 fn list<T>(v: &Json, f: impl Fn(&Json) -> Option<T>) -> Option<Vec<T>> {
     match v {
         Json::Arr(items) => items.iter().map(f).collect(),
@@ -92,6 +96,7 @@ fn peer_info(v: &Json) -> Option<PeerInfo> {
         name: string(v.get("name")?)?,
         role,
         broadcasting: boolean(v.get("broadcasting")?)?,
+        hand: opt(v, "hand", |n| whole(n, u64::MAX)).ok()?,
     })
 }
 
@@ -190,6 +195,17 @@ impl ServerMsg {
                 from: from()?,
                 text: req(&m, "text", string)?,
                 ts: req(&m, "ts", |n| whole(n, u64::MAX))?,
+            },
+            "hand" => ServerMsg::Hand {
+                from: from()?,
+                up: req(&m, "up", boolean)?,
+                ts: req(&m, "ts", |n| whole(n, u64::MAX))?,
+            },
+            "viewSize" => ServerMsg::ViewSize {
+                from: from()?,
+                conn: conn()?,
+                width: req(&m, "width", side)?,
+                height: req(&m, "height", side)?,
             },
             "error" => ServerMsg::Error {
                 code: req(&m, "code", |v| {

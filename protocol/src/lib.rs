@@ -58,6 +58,25 @@
 //! are gone when the room empties. Text is data: clients never render it as
 //! HTML.
 //!
+//! # Hands and view sizes
+//!
+//! `{"event":"hand","up":true}` raises my hand, `false` lowers it; the room
+//! hears `{"event":"hand","from":...,"up":...,"ts":...}` (`ts`: when the relay
+//! saw it go up), and `welcome.peers[].hand` holds that time for every hand
+//! that is up, so everyone shows hands in the order they were raised. A
+//! repeat of the current state changes nothing and is not passed on; a
+//! client repeats its state after every `welcome` (a reloaded page lowers a
+//! hand it no longer shows).
+//!
+//! `{"event":"viewSize","to":...,"conn":...,"width":...,"height":...}` goes
+//! from a viewer to one broadcaster: how many device pixels it shows that
+//! broadcaster's camera in (0 x 0: not at all: a hidden tab, a tile off
+//! screen), on every change (debounced). The broadcaster scales and caps
+//! its video to that viewer accordingly and pauses it at 0 x 0. Sides are
+//! at most [`MAX_VIEW_SIDE`]; more gets `badMessage`. It goes over the
+//! relay, not a data channel: it works before media flows and needs no
+//! SCTP association per connection, and it is a few small messages a minute.
+//!
 //! `mediaState` is meshcast's own addition: a participant tells the room
 //! whether its microphone and camera are on, and repeats it when someone
 //! joins, so tiles can show muted and camera-off badges. While it shares a
@@ -163,6 +182,10 @@ pub struct PeerInfo {
     pub role: Role,
     /// True between its `broadcastAvailable` and `broadcastEnded`.
     pub broadcasting: bool,
+    /// While its hand is raised: when the relay saw it go up (ms since the
+    /// Unix epoch; hands are shown in this order). Absent when down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand: Option<u64>,
 }
 
 /// An RTCIceCandidateInit, passed through untouched.
@@ -203,6 +226,14 @@ pub const MAX_CHAT_CHARS: usize = 2_000;
 /// Chat messages a room keeps for late joiners (in memory; gone when the
 /// room empties).
 pub const CHAT_HISTORY: usize = 50;
+
+/// Largest `viewSize` width or height (device pixels): an 8K screen.
+pub const MAX_VIEW_SIDE: u32 = 8_192;
+
+/// A `viewSize` both sides of which are at most [`MAX_VIEW_SIDE`].
+pub fn valid_view_size(width: u32, height: u32) -> bool {
+    width <= MAX_VIEW_SIDE && height <= MAX_VIEW_SIDE
+}
 
 /// A chat message: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
 pub fn valid_chat(text: &str) -> bool {
@@ -261,6 +292,19 @@ pub enum ClientMsg {
     /// characters (see [`valid_chat`]).
     Chat {
         text: String,
+    },
+    /// My hand goes up or down (see the module docs).
+    Hand {
+        up: bool,
+    },
+    /// How large I show `to`'s camera, in device pixels (0 x 0: not shown
+    /// at all), so it never sends me more (see the module docs).
+    ViewSize {
+        to: PeerId,
+        #[serde(default)]
+        conn: u64,
+        width: u32,
+        height: u32,
     },
     /// Microphone/camera on or off, and the screen being shared, to
     /// everyone else in the room.
@@ -354,6 +398,20 @@ pub enum ServerMsg {
         text: String,
         ts: u64,
     },
+    /// A hand went up or down (`ts`: when, on the relay's clock).
+    Hand {
+        from: PeerId,
+        up: bool,
+        ts: u64,
+    },
+    /// How large a viewer shows my camera (device pixels; 0 x 0: not shown).
+    ViewSize {
+        from: PeerId,
+        #[serde(default)]
+        conn: u64,
+        width: u32,
+        height: u32,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -445,6 +503,21 @@ impl ClientMsg {
             ClientMsg::GetBroadcast { to } => Route::Peer(to, ServerMsg::GetBroadcast { from }),
             // `ts` is the relay's to stamp when it passes the message on.
             ClientMsg::Chat { text } => Route::Room(ServerMsg::Chat { from, text, ts: 0 }),
+            ClientMsg::Hand { up } => Route::Room(ServerMsg::Hand { from, up, ts: 0 }),
+            ClientMsg::ViewSize {
+                to,
+                conn,
+                width,
+                height,
+            } => Route::Peer(
+                to,
+                ServerMsg::ViewSize {
+                    from,
+                    conn,
+                    width,
+                    height,
+                },
+            ),
             ClientMsg::Offer { to, conn, sdp } => {
                 Route::Peer(to, ServerMsg::Offer { from, conn, sdp })
             }
@@ -512,6 +585,7 @@ pub fn valid_token(token: &str) -> bool {
 }
 
 mod decode;
+pub mod encode;
 pub mod json;
 pub use decode::DecodeError;
 

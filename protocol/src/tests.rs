@@ -40,9 +40,41 @@ fn golden_server(msg: ServerMsg, expected: Value) {
     golden(msg, expected);
 }
 
+/// A client message: as [`golden`], and [`ClientMsg::to_json`] (the
+/// browser's encoder) writes exactly what serde_json writes.
+fn golden_client(msg: ClientMsg, expected: Value) {
+    assert_eq!(
+        msg.to_json(),
+        serde_json::to_string(&msg).expect("serialize"),
+        "to_json of {msg:?}"
+    );
+    golden(msg, expected);
+}
+
+#[test]
+fn ice_servers_for_the_browser() {
+    let servers = vec![
+        IceServer {
+            urls: vec!["stun:s:3478".into(), "turn:t:3478?transport=tcp".into()],
+            username: Some("1700000000:p".into()),
+            credential: Some("c/+=".into()),
+        },
+        IceServer {
+            urls: vec![],
+            username: None,
+            credential: None,
+        },
+    ];
+    assert_eq!(
+        encode::ice_servers_json(&servers),
+        serde_json::to_string(&servers).expect("serialize")
+    );
+    assert_eq!(encode::ice_servers_json(&[]), "[]");
+}
+
 #[test]
 fn client_messages() {
-    golden(
+    golden_client(
         ClientMsg::Join {
             room: RoomId("standup".into()),
             name: "Ada".into(),
@@ -51,7 +83,7 @@ fn client_messages() {
         },
         json!({"event":"join","room":"standup","name":"Ada","role":"broadcaster","token":"t".repeat(32)}),
     );
-    golden(
+    golden_client(
         ClientMsg::Join {
             room: RoomId("r".into()),
             name: "Bo".into(),
@@ -60,16 +92,16 @@ fn client_messages() {
         },
         json!({"event":"join","room":"r","name":"Bo","role":"watcher"}),
     );
-    golden(
+    golden_client(
         ClientMsg::BroadcastAvailable,
         json!({"event":"broadcastAvailable"}),
     );
-    golden(ClientMsg::BroadcastEnded, json!({"event":"broadcastEnded"}));
-    golden(
+    golden_client(ClientMsg::BroadcastEnded, json!({"event":"broadcastEnded"}));
+    golden_client(
         ClientMsg::GetBroadcast { to: "p1".into() },
         json!({"event":"getBroadcast","to":"p1"}),
     );
-    golden(
+    golden_client(
         ClientMsg::Offer {
             to: "p1".into(),
             conn: 7,
@@ -77,7 +109,7 @@ fn client_messages() {
         },
         json!({"event":"offer","to":"p1","conn":7,"sdp":"v=0"}),
     );
-    golden(
+    golden_client(
         ClientMsg::Answer {
             to: "p1".into(),
             conn: 7,
@@ -85,7 +117,7 @@ fn client_messages() {
         },
         json!({"event":"answer","to":"p1","conn":7,"sdp":"v=0"}),
     );
-    golden(
+    golden_client(
         ClientMsg::IceOfferCandidate {
             to: "p1".into(),
             conn: (1 << 53) - 1,
@@ -93,7 +125,7 @@ fn client_messages() {
         },
         json!({"event":"iceOfferCandidate","to":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
-    golden(
+    golden_client(
         ClientMsg::IceAnswerCandidate {
             to: "p1".into(),
             conn: (1 << 53) - 1,
@@ -101,13 +133,13 @@ fn client_messages() {
         },
         json!({"event":"iceAnswerCandidate","to":"p1","conn":(1u64 << 53) - 1,"candidate":cand_json()}),
     );
-    golden(
+    golden_client(
         ClientMsg::Chat {
             text: "<img src=x onerror=alert(1)>".into(),
         },
         json!({"event":"chat","text":"<img src=x onerror=alert(1)>"}),
     );
-    golden(
+    golden_client(
         ClientMsg::MediaState {
             audio: false,
             video: true,
@@ -115,13 +147,46 @@ fn client_messages() {
         },
         json!({"event":"mediaState","audio":false,"video":true}),
     );
-    golden(
+    golden_client(
         ClientMsg::MediaState {
             audio: true,
             video: true,
             screen: Some("{5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab}".into()),
         },
         json!({"event":"mediaState","audio":true,"video":true,"screen":"{5c1f0d2e-9a4b-4c3d-8e7f-0123456789ab}"}),
+    );
+    golden_client(
+        ClientMsg::IceAnswerCandidate {
+            to: "p1".into(),
+            conn: 0,
+            candidate: IceCandidate {
+                candidate: String::new(),
+                sdp_mid: None,
+                sdp_m_line_index: None,
+                username_fragment: Some("uf".into()),
+            },
+        },
+        json!({"event":"iceAnswerCandidate","to":"p1","conn":0,
+               "candidate":{"candidate":"","sdpMid":null,"sdpMLineIndex":null,"usernameFragment":"uf"}}),
+    );
+    golden_client(
+        ClientMsg::Hand { up: true },
+        json!({"event":"hand","up":true}),
+    );
+    golden_client(
+        ClientMsg::ViewSize {
+            to: "p1".into(),
+            conn: 7,
+            width: 640,
+            height: 0,
+        },
+        json!({"event":"viewSize","to":"p1","conn":7,"width":640,"height":0}),
+    );
+    golden_client(
+        ClientMsg::Chat {
+            text: "quote \" slash \\ / tab \t nl \n cr \r bell \u{7} é 😀".into(),
+        },
+        json!({"event":"chat","text":"quote \" slash \\ / tab \t nl \n cr \r bell \u{7} é 😀"}),
     );
 }
 
@@ -132,6 +197,7 @@ fn server_messages() {
         name: "Bo".into(),
         role: Role::Watcher,
         broadcasting: false,
+        hand: None,
     };
     golden_server(
         ServerMsg::Welcome {
@@ -170,6 +236,35 @@ fn server_messages() {
             ts: 1_764_633_600_123,
         },
         json!({"event":"chat","from":"p2","text":"Zoë: \"see https://example.org\" 🎥","ts":1_764_633_600_123u64}),
+    );
+    golden_server(
+        ServerMsg::PeerJoined {
+            peer: PeerInfo {
+                id: "p3".into(),
+                name: "Cy".into(),
+                role: Role::Broadcaster,
+                broadcasting: true,
+                hand: Some(1_764_633_600_456),
+            },
+        },
+        json!({"event":"peerJoined","peer":{"id":"p3","name":"Cy","role":"broadcaster","broadcasting":true,"hand":1_764_633_600_456u64}}),
+    );
+    golden_server(
+        ServerMsg::Hand {
+            from: "p3".into(),
+            up: false,
+            ts: 0,
+        },
+        json!({"event":"hand","from":"p3","up":false,"ts":0}),
+    );
+    golden_server(
+        ServerMsg::ViewSize {
+            from: "p3".into(),
+            conn: 9,
+            width: 1920,
+            height: 1080,
+        },
+        json!({"event":"viewSize","from":"p3","conn":9,"width":1920,"height":1080}),
     );
     golden_server(
         ServerMsg::PeerJoined { peer },
@@ -335,6 +430,32 @@ fn routing_drops_to_stamps_from_and_keeps_conn() {
             (Some(event), Some("p1"))
         );
     }
+    let size = ClientMsg::ViewSize {
+        to: "p3".into(),
+        conn: 5,
+        width: 320,
+        height: 180,
+    };
+    assert_eq!(
+        size.route("p1".into()),
+        Route::Peer(
+            "p3".into(),
+            ServerMsg::ViewSize {
+                from: "p1".into(),
+                conn: 5,
+                width: 320,
+                height: 180
+            }
+        )
+    );
+    assert_eq!(
+        ClientMsg::Hand { up: true }.route("p1".into()),
+        Route::Room(ServerMsg::Hand {
+            from: "p1".into(),
+            up: true,
+            ts: 0
+        })
+    );
     let get = ClientMsg::GetBroadcast { to: "p3".into() };
     assert_eq!(
         get.route("p1".into()),
@@ -431,6 +552,14 @@ fn the_browser_decoder_refuses_what_the_derive_refuses() {
             Some(&msg)
         );
     }
+}
+
+#[test]
+fn view_sizes() {
+    assert!(valid_view_size(0, 0), "0 x 0: not shown");
+    assert!(valid_view_size(MAX_VIEW_SIDE, MAX_VIEW_SIDE));
+    assert!(!valid_view_size(MAX_VIEW_SIDE + 1, 1));
+    assert!(!valid_view_size(1, MAX_VIEW_SIDE + 1));
 }
 
 #[test]

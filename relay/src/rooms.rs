@@ -201,6 +201,7 @@ impl Registry {
             name,
             role,
             broadcasting: false,
+            hand: None,
         };
 
         let mut evicted = Vec::new();

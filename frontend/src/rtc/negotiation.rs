@@ -127,6 +127,8 @@ pub struct Negotiator {
     video: bool,
     /// The stream id of the screen I share.
     screen: Option<String>,
+    /// My hand is up.
+    hand: bool,
     /// This page was reloaded (it rejoins under an id the room may know).
     reloaded: bool,
     /// The number of my next outbound connection.
@@ -146,6 +148,7 @@ impl Negotiator {
             audio: true,
             video: true,
             screen: None,
+            hand: false,
             reloaded,
             next_conn: first_conn.max(1),
         }
@@ -280,7 +283,15 @@ impl Negotiator {
                     p.screen = screen;
                 }
             }
-            ServerMsg::IceServers { .. } | ServerMsg::Error { .. } | ServerMsg::Chat { .. } => {}
+            ServerMsg::Hand { from, up, ts } => {
+                if let Some(p) = self.peer_mut(&from) {
+                    p.info.hand = up.then_some(ts);
+                }
+            }
+            ServerMsg::IceServers { .. }
+            | ServerMsg::Error { .. }
+            | ServerMsg::Chat { .. }
+            | ServerMsg::ViewSize { .. } => {}
         }
         out
     }
@@ -322,10 +333,16 @@ impl Negotiator {
 
     fn welcome(&mut self, id: PeerId, peers: Vec<PeerInfo>, now_ms: f64, out: &mut Vec<Action>) {
         let reconnect = self.me.replace(id).is_some();
-        if std::mem::take(&mut self.reloaded) {
+        let reloaded = std::mem::take(&mut self.reloaded);
+        if reloaded {
             // Whatever the room holds from my previous page is dead: say so,
             // so viewers drop it and ask again when I announce.
             out.push(Action::Send(ClientMsg::BroadcastEnded));
+        }
+        // The relay keeps a hand through a reconnect, and my previous page's
+        // hand after a reload: say where mine is (a repeat changes nothing).
+        if self.hand || reloaded {
+            out.push(Action::Send(ClientMsg::Hand { up: self.hand }));
         }
         // Peers missing now: gone while we were away, or not yet back after
         // a relay restart. Keep those whose media still flows, for a while.

@@ -39,8 +39,7 @@ pub struct IceConfig {
 impl IceConfig {
     fn to_js(&self) -> Result<RtcConfiguration, JsValue> {
         let config = RtcConfiguration::new();
-        let servers =
-            serde_json::to_string(&self.servers).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let servers = protocol::encode::ice_servers_json(&self.servers);
         config.set_ice_servers(&js_sys::JSON::parse(&servers)?);
         if self.relay_only {
             config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);

@@ -1,11 +1,12 @@
-//! The typed signaling client on gloo-net's WebSocket: sends `join` on every
-//! (re)connection, parses relay messages, reconnects by the [`Backoff`]
-//! policy, and holds a connection's signaling (offers, answers, candidates)
-//! while the socket is down, until the next `welcome`. It knows nothing of
-//! WebRTC; the call decides what a message means.
+//! The typed signaling client on the browser's WebSocket: sends `join` on
+//! every (re)connection, parses relay messages, reconnects by the
+//! [`Backoff`] policy, and holds a connection's signaling (offers, answers,
+//! candidates) while the socket is down, until the next `welcome`. It knows
+//! nothing of WebRTC; the call decides what a message means.
 //!
-//! Each socket is one task that owns the gloo-net `WebSocket` and selects
-//! between relay messages and this client's commands (send, close).
+//! Each socket is a [`Socket`]: the `WebSocket` and its three listeners
+//! (open, message, close), tagged with a number so that events of a
+//! replaced socket are ignored.
 
 mod backoff;
 
@@ -13,16 +14,14 @@ pub use backoff::{Backoff, Next, backoff_ms};
 
 use crate::browser;
 use backoff::{MAX_HELD, held_while_down};
-use futures::channel::mpsc;
-use futures::future::{Either, select};
-use futures::{SinkExt as _, StreamExt as _};
-use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, WebSocketError};
+use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use protocol::{ClientMsg, ServerMsg, close};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 /// What the call hears from the signaling layer.
 #[derive(Debug)]
@@ -43,19 +42,18 @@ pub enum SigEvent {
 
 type Handler = Rc<dyn Fn(SigEvent)>;
 
-/// What the client asks of the live socket's task.
-enum Cmd {
-    Send(String),
-    /// Close with 1000 (leaving) and stop.
-    Close,
+/// One socket and its listeners (dropped with it).
+struct Socket {
+    ws: WebSocket,
+    _listeners: [EventListener; 3],
 }
 
 struct Inner {
     url: String,
     join: String,
-    /// The live socket's task, and which socket that is (events of an
-    /// older socket are ignored).
-    socket: Option<mpsc::UnboundedSender<Cmd>>,
+    /// The live socket, and which socket that is (events of an older
+    /// socket are ignored).
+    socket: Option<Socket>,
     socket_id: u64,
     retry: Option<Timeout>,
     backoff: Backoff,
@@ -74,11 +72,7 @@ pub struct Signaling(Shared);
 
 impl Signaling {
     pub fn connect(url: String, join: &ClientMsg, handler: impl Fn(SigEvent) + 'static) -> Self {
-        let join = serde_json::to_string(join).unwrap_or_else(|e| {
-            // ClientMsg holds only strings and enums: this cannot happen.
-            browser::log(&format!("signaling: join: {e}"));
-            String::new()
-        });
+        let join = join.to_json();
         let inner = Rc::new(RefCell::new(Inner {
             url,
             join,
@@ -99,17 +93,12 @@ impl Signaling {
     /// messages are held (see [`held_while_down`]); room-wide ones are
     /// dropped: the state is re-synchronized from that `welcome` instead.
     pub fn send(&self, msg: &ClientMsg) {
-        let text = match serde_json::to_string(msg) {
-            Ok(text) => text,
-            Err(e) => return browser::log(&format!("signaling: {e}")),
-        };
+        let text = msg.to_json();
         let mut i = self.0.borrow_mut();
         if i.welcomed
-            && let Some(tx) = &i.socket
+            && let Some(s) = &i.socket
         {
-            if tx.unbounded_send(Cmd::Send(text)).is_err() {
-                browser::log("signaling: socket task is gone");
-            }
+            send_text(&s.ws, &text);
         } else if held_while_down(msg) {
             if i.held.len() >= MAX_HELD {
                 i.held.pop_front();
@@ -123,11 +112,10 @@ impl Signaling {
         let mut i = self.0.borrow_mut();
         i.stopped = true;
         i.retry = None;
-        if let Some(tx) = i.socket.take() {
-            // A task that is gone has closed its socket already.
-            if tx.unbounded_send(Cmd::Close).is_err() {
-                browser::log("signaling: socket already closed");
-            }
+        if let Some(s) = i.socket.take()
+            && s.ws.close_with_code(close::NORMAL).is_err()
+        {
+            browser::log("signaling: close failed");
         }
     }
 }
@@ -144,19 +132,25 @@ fn emit(inner: &Shared, ev: SigEvent) {
     handler(ev);
 }
 
+fn send_text(ws: &WebSocket, text: &str) {
+    if ws.send_with_str(text).is_err() {
+        browser::log("signaling: send failed");
+    }
+}
+
 fn open(inner: &Shared) {
-    let (url, join, attempt) = {
+    let (url, attempt) = {
         let mut i = inner.borrow_mut();
         i.welcomed = false;
-        (i.url.clone(), i.join.clone(), i.backoff.attempt())
+        (i.url.clone(), i.backoff.attempt())
     };
     emit(inner, SigEvent::Connecting { attempt });
     browser::mark_once("socket-connecting");
-    let ws = match WebSocket::open(&url) {
+    let ws = match WebSocket::new(&url) {
         Ok(ws) => ws,
         Err(e) => {
             // A malformed URL: retrying will not help.
-            browser::log(&format!("signaling: {e}"));
+            browser::log(&format!("signaling: {e:?}"));
             let ev = SigEvent::Closed {
                 code: 1015,
                 retry_in_ms: None,
@@ -165,69 +159,46 @@ fn open(inner: &Shared) {
             return emit(inner, ev);
         }
     };
-    let (tx, rx) = mpsc::unbounded();
     let id = {
         let mut i = inner.borrow_mut();
         i.socket_id += 1;
-        i.socket = Some(tx);
         i.socket_id
     };
-    wasm_bindgen_futures::spawn_local(run_socket(Rc::downgrade(inner), id, ws, rx, join));
-}
-
-enum Event {
-    Cmd(Option<Cmd>),
-    Relay(Option<Result<Message, WebSocketError>>),
-}
-
-/// One socket's life: join once open, then relay messages in and commands
-/// out until either side closes.
-async fn run_socket(
-    weak: Weak<RefCell<Inner>>,
-    id: u64,
-    mut ws: WebSocket,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    join: String,
-) {
-    // Resolves once the socket is open (or failed to open).
-    let joined = ws.send(Message::Text(join)).await.is_ok();
-    if joined {
-        browser::mark_once("socket-open");
-        if let Some(inner) = live(&weak, id) {
+    let weak = Rc::downgrade(inner);
+    let on_open = EventListener::once(&ws, "open", {
+        let weak = weak.clone();
+        move |_| {
+            let Some(inner) = live(&weak, id) else { return };
+            let join = inner.borrow().join.clone();
+            if let Some(s) = &inner.borrow().socket {
+                send_text(&s.ws, &join);
+            }
+            browser::mark_once("socket-open");
             emit(&inner, SigEvent::Open);
         }
-    }
-    let code = loop {
-        let event = match select(cmds.next(), ws.next()).await {
-            Either::Left((cmd, _)) => Event::Cmd(cmd),
-            Either::Right((msg, _)) => Event::Relay(msg),
-        };
-        match event {
-            Event::Cmd(Some(Cmd::Send(text))) => {
-                if ws.send(Message::Text(text)).await.is_err() {
-                    browser::log("signaling: send failed");
-                }
-            }
-            Event::Cmd(Some(Cmd::Close) | None) => {
-                if ws.close(Some(close::NORMAL), None).is_err() {
-                    browser::log("signaling: close failed");
-                }
-                return;
-            }
-            Event::Relay(Some(Ok(Message::Text(text)))) => {
-                let Some(inner) = live(&weak, id) else { return };
+    });
+    let on_message = EventListener::new(&ws, "message", {
+        let weak = weak.clone();
+        move |ev| {
+            let text = ev
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string());
+            if let (Some(inner), Some(text)) = (live(&weak, id), text) {
                 on_text(&inner, &text);
             }
-            Event::Relay(Some(Ok(Message::Bytes(_)))) => {}
-            Event::Relay(Some(Err(WebSocketError::ConnectionClose(e)))) => break e.code,
-            // An error event: the close event follows.
-            Event::Relay(Some(Err(_))) => {}
-            Event::Relay(None) => break 1006,
         }
-    };
-    if let Some(inner) = live(&weak, id) {
-        closed(&inner, code);
-    }
+    });
+    // An error event is always followed by the close event.
+    let on_close = EventListener::once(&ws, "close", move |ev| {
+        let code = ev.dyn_ref::<CloseEvent>().map_or(1006, CloseEvent::code);
+        if let Some(inner) = live(&weak, id) {
+            closed(&inner, code);
+        }
+    });
+    inner.borrow_mut().socket = Some(Socket {
+        ws,
+        _listeners: [on_open, on_message, on_close],
+    });
 }
 
 /// The client, if socket `id` is still its live one.
@@ -258,11 +229,9 @@ fn welcomed(inner: &Shared) {
     i.welcomed = true;
     i.backoff.welcomed();
     let held = std::mem::take(&mut i.held);
-    if let Some(tx) = &i.socket {
+    if let Some(s) = &i.socket {
         for text in held {
-            if tx.unbounded_send(Cmd::Send(text)).is_err() {
-                browser::log("signaling: socket task is gone");
-            }
+            send_text(&s.ws, &text);
         }
     }
 }
@@ -270,6 +239,8 @@ fn welcomed(inner: &Shared) {
 fn closed(inner: &Shared, code: u16) {
     let (retry_in_ms, attempt) = {
         let mut i = inner.borrow_mut();
+        // (Dropping the listener that is running now is safe: wasm-bindgen
+        // frees a closure once its last invocation returns.)
         i.socket = None;
         i.welcomed = false;
         let attempt = i.backoff.attempt();

@@ -11,6 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// characters fit; a flood of long multi-byte ones keeps fewer.
 pub const HISTORY_BYTES: usize = 128 * 1024;
 
+/// The wall clock in ms since the Unix epoch (chat and hand stamps).
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[derive(Debug, Default)]
 pub(super) struct ChatLog {
     entries: VecDeque<ChatEntry>,
@@ -22,10 +29,7 @@ impl ChatLog {
     /// A timestamp for a new message: the wall clock, never before the
     /// previous message's (history stays in order if the clock steps back).
     fn stamp(&mut self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.last_ts = now.max(self.last_ts);
+        self.last_ts = now_ms().max(self.last_ts);
         self.last_ts
     }
 

@@ -51,6 +51,36 @@ impl Registry {
         Ok(())
     }
 
+    /// Raises or lowers the sender's hand and tells everyone else in the
+    /// room; a repeat of the current state changes nothing and is not
+    /// passed on.
+    pub fn set_hand(&self, me: &Membership, up: bool) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(members) = inner.rooms.get_mut(&me.room) else {
+            return;
+        };
+        let Some(m) = members
+            .iter_mut()
+            .find(|m| m.info.id == me.id && m.conn == me.conn && m.reachable())
+        else {
+            return;
+        };
+        if m.info.hand.is_some() == up {
+            return;
+        }
+        let ts = super::chat::now_ms();
+        m.info.hand = up.then_some(ts);
+        let msg = ServerMsg::Hand {
+            from: me.id.clone(),
+            up,
+            ts,
+        };
+        let mut evicted = Vec::new();
+        send_all_but(members, &me.room, &me.id, &encode(&msg), &mut evicted);
+        self.evict(inner, evicted);
+    }
+
     /// Sends an already-stamped event to everyone else in the sender's room
     /// (nothing, if `me` was replaced by a newer connection).
     pub fn broadcast(&self, me: &Membership, text: &Utf8Bytes) {

@@ -11,7 +11,7 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::{StreamExt, stream::SplitStream};
 use protocol::{
     ClientMsg, ErrorCode, Route, ServerMsg, clean_name, close, valid_chat, valid_room,
-    valid_stream_id, valid_token,
+    valid_stream_id, valid_token, valid_view_size,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
@@ -170,6 +170,15 @@ impl<'a> Session<'a> {
                 }
                 registry.chat(me, text);
                 Ok(())
+            }
+            Route::Room(ServerMsg::Hand { up, .. }) => {
+                registry.set_hand(me, up);
+                Ok(())
+            }
+            Route::Peer(_, ServerMsg::ViewSize { width, height, .. })
+                if !valid_view_size(width, height) =>
+            {
+                return self.bad_message("viewSize: width and height 0-8192");
             }
             Route::Room(ServerMsg::MediaState {
                 screen: Some(ref s),

@@ -1,6 +1,7 @@
 //! What the room hears of my own media: the microphone and camera
 //! switches and the screen I share (`mediaState`), told when they change
-//! and repeated to newcomers when they differ from "all on, no screen".
+//! and repeated to newcomers when they differ from "all on, no screen";
+//! and my raised hand (the relay keeps that one for newcomers).
 
 use super::{Action, Negotiator};
 use protocol::ClientMsg;
@@ -38,5 +39,18 @@ impl Negotiator {
             Some(_) => vec![Action::Send(self.media_state())],
             None => Vec::new(),
         }
+    }
+
+    /// My hand goes up or down.
+    pub fn set_hand(&mut self, up: bool) -> Vec<Action> {
+        self.hand = up;
+        match self.me {
+            Some(_) => vec![Action::Send(ClientMsg::Hand { up })],
+            None => Vec::new(),
+        }
+    }
+
+    pub fn hand(&self) -> bool {
+        self.hand
     }
 }

@@ -21,6 +21,7 @@ fn info(id: &str, broadcasting: bool) -> PeerInfo {
         name: id.to_uppercase(),
         role: Role::Broadcaster,
         broadcasting,
+        hand: None,
     }
 }
 
@@ -971,5 +972,55 @@ fn an_offer_older_than_the_live_connection_is_dropped() {
             }
         ],
         "newer: a new connection replaces it"
+    );
+}
+
+#[test]
+fn hands_follow_the_relay_and_mine_is_repeated_after_welcome() {
+    let hand = |up| Action::Send(ClientMsg::Hand { up });
+    let mut n = Negotiator::new(false, 1);
+    assert_eq!(n.set_hand(true), vec![], "not joined yet: nothing to send");
+    let mut up = info("a", false);
+    up.hand = Some(5);
+    let acts = n.on_server(welcome("me", vec![up, info("b", false)]), 0.0);
+    assert_eq!(
+        acts,
+        vec![hand(true)],
+        "a hand raised before joining goes up"
+    );
+    let hand_of = |n: &Negotiator, id: &str| {
+        n.peers()
+            .iter()
+            .find(|p| p.info.id.0 == id)
+            .and_then(|p| p.info.hand)
+    };
+    assert_eq!(hand_of(&n, "a"), Some(5), "from welcome.peers");
+    n.on_server(
+        ServerMsg::Hand {
+            from: "b".into(),
+            up: true,
+            ts: 9,
+        },
+        1.0,
+    );
+    n.on_server(
+        ServerMsg::Hand {
+            from: "a".into(),
+            up: false,
+            ts: 10,
+        },
+        1.0,
+    );
+    assert_eq!((hand_of(&n, "a"), hand_of(&n, "b")), (None, Some(9)));
+    assert_eq!(n.set_hand(false), vec![hand(false)]);
+    // Down and not reloaded: a reconnect's welcome says nothing of it.
+    assert_eq!(n.on_server(welcome("me", vec![]), 2.0), vec![]);
+
+    // A reloaded page lowers the hand its previous page may have left up.
+    let mut r = Negotiator::new(true, 1);
+    let acts = r.on_server(welcome("me", vec![]), 0.0);
+    assert_eq!(
+        acts,
+        vec![Action::Send(ClientMsg::BroadcastEnded), hand(false)]
     );
 }
