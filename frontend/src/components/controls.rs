@@ -1,4 +1,4 @@
-//! The control bar: microphone, camera, screen share, chat, settings, leave. Shortcuts m and v are wired
+//! The control bar: microphone, camera, screen share, hand, chat, settings, leave. Shortcuts m and v are wired
 //! by the page; the buttons carry the accessible labels and pressed states.
 
 use leptos::prelude::*;
@@ -58,8 +58,20 @@ pub fn Controls(
     /// The chat drawer is open; messages not seen yet.
     chat_open: RwSignal<bool>,
     unread: RwSignal<usize>,
+    /// My hand is up; the button's action.
+    hand_up: RwSignal<bool>,
+    on_hand: Callback<()>,
     on_leave: Callback<()>,
 ) -> impl IntoView {
+    let hand = view! {
+        <button type="button" class="ctl" class:on=move || hand_up.get() data-testid="raise-hand"
+            aria-pressed=move || hand_up.get().to_string()
+            aria-label=move || if hand_up.get() { "Lower hand" } else { "Raise hand" }
+            title=move || if hand_up.get() { "Lower hand" } else { "Raise hand" }
+            on:click=move |_| on_hand.run(())>
+            <span class="emoji" aria-hidden="true">"✋"</span>
+        </button>
+    };
     let chat = view! {
         <button type="button" class="ctl" class:on=move || chat_open.get() data-testid="chat-toggle"
             aria-label="Chat" aria-expanded=move || chat_open.get().to_string() title="Chat"
@@ -98,6 +110,7 @@ pub fn Controls(
     view! {
         <nav class="controls" aria-label="Call controls">
             {media_buttons}
+            {hand}
             {chat}
             {settings}
             <button type="button" class="ctl leave" data-testid="leave" aria-label="Leave the call" title="Leave the call"

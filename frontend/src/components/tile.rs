@@ -80,12 +80,16 @@ pub fn LocalTile(
     cam_on: RwSignal<bool>,
     /// My peer id once joined.
     my_id: RwSignal<Option<String>>,
+    /// My hand is up.
+    hand: RwSignal<bool>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     attach(video, move || stream.get(), None);
     view! {
         <figure class="tile local" data-testid="tile" data-local="true" data-state="connected"
-            data-peer-id=move || my_id.get().unwrap_or_default()>
+            data-peer-id=move || my_id.get().unwrap_or_default()
+            data-peer=move || my_id.get().unwrap_or_default()
+            data-hand=move || hand.get().to_string()>
             <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true prop:muted=true
                 aria-label="Your camera preview"></video>
             <Show when=move || !cam_on.get() || stream.with(Option::is_none)>
@@ -94,6 +98,7 @@ pub fn LocalTile(
                     <span class="placeholder-note">"Camera off"</span>
                 </div>
             </Show>
+            <span class="hand-mark" title="Your hand is raised" hidden=move || !hand.get()>"✋"</span>
             <figcaption>
                 <span class="tile-name">{move || format!("{} (you)", name.get())}</span>
                 <Badges audio=Signal::derive(move || mic_on.get()) video=Signal::derive(move || cam_on.get()) />
@@ -124,10 +129,12 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
     use_speaker(video);
     let path = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.path)));
     let has_frames = RwSignal::new(false);
+    let hand = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.hand)));
     let state_label = move || data.with(|d| d.as_ref().map_or("Connecting…", TileData::label));
     view! {
-        <figure class="tile remote" data-testid="tile" data-local="false" data-peer-id=id
-            data-state=move || state.get()>
+        <figure class="tile remote" data-testid="tile" data-local="false" data-peer-id=id.clone()
+            data-peer=id data-state=move || state.get()
+            data-hand=move || hand.get().is_some().to_string()>
             <video node_ref=video autoplay=true playsinline=true class="remote-video"
                 aria-label=move || format!("Video of {}", name.get())
                 on:loadeddata=move |_| {
@@ -150,6 +157,10 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                     {p.label()}
                 </span>
             })}
+            <span class="hand-mark" hidden=move || hand.get().is_none()
+                title=move || format!("Hand raised ({})", hand.get().unwrap_or(0))>
+                {move || format!("✋ {}", hand.get().unwrap_or(0))}
+            </span>
             <figcaption>
                 <span class="tile-name">{move || name.get()}</span>
                 <Badges audio=audio video=video_on />

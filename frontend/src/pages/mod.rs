@@ -155,6 +155,12 @@ fn InCall(
     let screen = use_screen_share(call, camera);
     let settings_open = RwSignal::new(false);
     let chat_open = RwSignal::new(false);
+    let hand_up = RwSignal::new(false);
+    let on_hand = Callback::new(move |()| {
+        hand_up.update(|h| *h = !*h);
+        call.with_value(|c| c.set_hand(hand_up.get_untracked()));
+    });
+    let hands = view_state.hands;
     // Lines that arrive while the chat is open are seen.
     Effect::new(move |_| {
         if chat_open.get() && view_state.chat_unread.get() > 0 {
@@ -220,6 +226,11 @@ fn InCall(
                             "{} cameras in this room. Every camera is sent to each person separately, so video quality is lowered to keep up; up to {} cameras works best.",
                             view_state.cameras.get(), bitrate::MESH_COMFORT_LIMIT)}</p>
                     </div>
+                <p class="banner info hands" data-testid="hands" role="status"
+                    hidden=move || hands.with(Vec::is_empty)>
+                    <span aria-hidden="true">"✋ "</span>
+                    {move || format!("Hands raised, in order: {}", hands.get().join(", "))}
+                </p>
                 <Show when=any_screen>
                     <div class="screens">
                         <For each=remote_screens key=|s| s.clone() let:s>
@@ -238,7 +249,7 @@ fn InCall(
                 <div class="grid" data-count=count style=move || grid::style(count())>
                     <Show when=move || !viewer_only.get()>
                         <LocalTile stream=camera.stream name=display_name mic_on=camera.mic_on
-                            cam_on=camera.cam_on my_id=view_state.my_id />
+                            cam_on=camera.cam_on my_id=view_state.my_id hand=hand_up />
                     </Show>
                     <For each=move || tiles.with(|t| t.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
                         key=|id| id.clone() let:id>
@@ -265,7 +276,7 @@ fn InCall(
                 });
                 let on_settings = (role == Role::Broadcaster && !viewer_only.get())
                     .then(|| Callback::new(move |()| settings_open.set(true)));
-                view! { <Controls sending on_settings chat_open unread=view_state.chat_unread on_leave=leave /> }
+                view! { <Controls sending on_settings chat_open unread=view_state.chat_unread hand_up on_hand on_leave=leave /> }
             }}
             <Show when=move || chat_open.get()>
                 <ChatPanel lines=view_state.chat on_close=Callback::new(move |()| chat_open.set(false))

@@ -210,6 +210,12 @@ impl Call {
         true
     }
 
+    /// Raises or lowers my hand.
+    pub fn set_hand(&self, up: bool) {
+        let actions = self.0.borrow_mut().neg.set_hand(up);
+        perform(&self.0, actions);
+    }
+
     /// Switches the microphone/camera without renegotiation and tells the room.
     pub fn set_media(&self, audio: bool, video: bool) {
         let actions = {

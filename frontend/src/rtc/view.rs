@@ -91,6 +91,8 @@ pub struct TileData {
     pub path: Option<Path>,
     /// Why it cannot connect, in words, when that is known.
     pub problem: Option<&'static str>,
+    /// Its raised hand's place in the order hands went up (1 = first).
+    pub hand: Option<usize>,
 }
 
 impl TileData {
@@ -118,6 +120,8 @@ pub struct CallView {
     pub chat: RwSignal<Vec<super::chat::ChatLine>>,
     /// Others' chat lines since the chat was last looked at.
     pub chat_unread: RwSignal<usize>,
+    /// The names of everyone else whose hand is up, in the order raised.
+    pub hands: RwSignal<Vec<String>>,
 }
 
 impl CallView {
@@ -132,17 +136,30 @@ impl CallView {
             sender_bitrate: RwSignal::new(0),
             chat: RwSignal::new(Vec::new()),
             chat_unread: RwSignal::new(0),
+            hands: RwSignal::new(Vec::new()),
         }
     }
 
     /// Publishes the tiles (one per remote broadcaster) and the counts.
     pub fn refresh(&self, neg: &Negotiator, conns: &Connections, ice: &IceConfig) {
+        let order = hand_order(neg.peers());
         let tiles = neg
             .peers()
             .iter()
             .filter(|p| p.has_tile())
-            .map(|p| tile(p, conns, ice))
+            .map(|p| {
+                let mut t = tile(p, conns, ice);
+                t.hand = order
+                    .iter()
+                    .position(|r| r.info.id == p.info.id)
+                    .map(|n| n + 1);
+                t
+            })
             .collect();
+        let hands: Vec<String> = order.iter().map(|r| r.info.name.clone()).collect();
+        if self.hands.with_untracked(|h| *h != hands) {
+            self.hands.set(hands);
+        }
         let cameras = neg.peers().iter().filter(|p| p.info.broadcasting).count()
             + usize::from(neg.is_broadcasting());
         self.tiles.set(tiles);
@@ -156,6 +173,18 @@ impl Default for CallView {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Everyone whose hand is up, in the order the relay saw them go up.
+pub fn hand_order(peers: &[Remote]) -> Vec<&Remote> {
+    // A handful of hands: an insertion keeps the wasm free of a sort.
+    let key = |p: &Remote| (p.info.hand, p.info.id.0.clone());
+    let mut up: Vec<&Remote> = Vec::new();
+    for p in peers.iter().filter(|p| p.info.hand.is_some()) {
+        let at = up.iter().position(|q| key(q) > key(p)).unwrap_or(up.len());
+        up.insert(at, p);
+    }
+    up
 }
 
 fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
@@ -187,6 +216,7 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
         problem: has_conn
             .then(|| problem(p.inbound_state(), ice_error, ice, p.unreachable()))
             .flatten(),
+        hand: None,
     }
 }
 
