@@ -8,7 +8,7 @@ mod tile;
 mod topbar;
 
 pub use chat::ChatPanel;
-pub use controls::{Controls, MediaToggles, Sending};
+pub use controls::{Controls, MediaToggles, Sending, icon_hand};
 pub use name::{NAME_KEY, NameDialog};
 pub use tile::{LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials};
 pub use topbar::TopBar;

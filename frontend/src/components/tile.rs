@@ -98,7 +98,7 @@ pub fn LocalTile(
                     <span class="placeholder-note">"Camera off"</span>
                 </div>
             </Show>
-            <span class="hand-mark" title="Your hand is raised" hidden=move || !hand.get()>"✋"</span>
+            <span class="hand-mark" title="Your hand is raised" hidden=move || !hand.get()>{super::controls::icon_hand(16)}</span>
             <figcaption>
                 <span class="tile-name">{move || format!("{} (you)", name.get())}</span>
                 <Badges audio=Signal::derive(move || mic_on.get()) video=Signal::derive(move || cam_on.get()) />
@@ -159,7 +159,8 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
             })}
             <span class="hand-mark" hidden=move || hand.get().is_none()
                 title=move || format!("Hand raised ({})", hand.get().unwrap_or(0))>
-                {move || format!("✋ {}", hand.get().unwrap_or(0))}
+                {super::controls::icon_hand(16)}
+                {move || hand.get().unwrap_or(0).to_string()}
             </span>
             <figcaption>
                 <span class="tile-name">{move || name.get()}</span>

@@ -228,7 +228,7 @@ fn InCall(
                     </div>
                 <p class="banner info hands" data-testid="hands" role="status"
                     hidden=move || hands.with(Vec::is_empty)>
-                    <span aria-hidden="true">"✋ "</span>
+                    {crate::components::icon_hand(18)}
                     {move || format!("Hands raised, in order: {}", hands.get().join(", "))}
                 </p>
                 <Show when=any_screen>

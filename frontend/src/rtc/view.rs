@@ -286,6 +286,39 @@ mod tests {
     }
 
     #[test]
+    fn hands_in_the_order_they_went_up() {
+        use protocol::{PeerInfo, Role, RoomId, ServerMsg};
+        let info = |id: &str, hand: Option<u64>| PeerInfo {
+            id: id.into(),
+            name: id.to_uppercase(),
+            role: Role::Watcher,
+            broadcasting: false,
+            hand,
+        };
+        let mut n = Negotiator::new(false, 1);
+        n.on_server(
+            ServerMsg::Welcome {
+                id: "me".into(),
+                room: RoomId("r".into()),
+                peers: vec![
+                    info("c", Some(30)),
+                    info("a", None),
+                    info("d", Some(10)),
+                    info("b", Some(30)),
+                ],
+                ice_servers: vec![],
+                chat: vec![],
+            },
+            0.0,
+        );
+        let names: Vec<&str> = hand_order(n.peers())
+            .iter()
+            .map(|p| p.info.name.as_str())
+            .collect();
+        assert_eq!(names, ["D", "B", "C"], "by time, then by id");
+    }
+
+    #[test]
     fn tile_words() {
         assert_eq!(TileState::Conn(ConnState::Connected).label(), "");
         assert_eq!(TileState::Reconnecting.code(), "reconnecting");
