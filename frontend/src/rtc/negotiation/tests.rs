@@ -369,7 +369,14 @@ fn a_new_welcome_drops_peers_that_left_meanwhile_and_keeps_the_rest() {
 fn a_reloaded_page_first_ends_its_old_broadcast() {
     let mut n = Negotiator::new(true, 1);
     let acts = n.on_server(welcome("me", vec![]), 0.0);
-    assert_eq!(acts, vec![Action::Send(ClientMsg::BroadcastEnded)]);
+    assert_eq!(
+        acts,
+        vec![
+            Action::Send(ClientMsg::BroadcastEnded),
+            // ...and lowers a hand it may have left up.
+            Action::Send(ClientMsg::Hand { up: false })
+        ]
+    );
     assert_eq!(n.on_server(welcome("me", vec![]), 0.0), vec![], "only once");
 }
 
