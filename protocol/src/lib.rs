@@ -62,8 +62,8 @@
 //!
 //! `{"event":"hand","up":true}` raises my hand, `false` lowers it; the room
 //! hears `{"event":"hand","from":...,"up":...,"ts":...}` (`ts`: when the relay
-//! saw it go up), and `welcome.peers[].hand` holds that time for every hand
-//! that is up, so everyone shows hands in the order they were raised. A
+//! saw the change), and `welcome.peers[].hand` holds, for every hand that is
+//! up, when it went up, so everyone shows hands in the order they were raised. A
 //! repeat of the current state changes nothing and is not passed on; a
 //! client repeats its state after every `welcome` (a reloaded page lowers a
 //! hand it no longer shows).

@@ -150,6 +150,13 @@ pub struct Join {
     pub ice_servers: Vec<IceServer>,
 }
 
+/// The wall clock in ms since the Unix epoch (chat and hand stamps).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
     // ServerMsg holds only strings, bools and vectors: serializing cannot fail.
     Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_else(|e| unreachable!("{e}")))

@@ -4,12 +4,8 @@
 
 mod common;
 
-use common::{Client, Server};
-use serde_json::{Value, json};
-
-fn id(welcome: &Value) -> String {
-    welcome["id"].as_str().expect("id").to_owned()
-}
+use common::{Client, Server, id};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_message_reaches_everyone_else_stamped_and_as_sent() {

@@ -4,12 +4,8 @@
 
 mod common;
 
-use common::{Client, Server};
-use serde_json::{Value, json};
-
-fn id(welcome: &Value) -> String {
-    welcome["id"].as_str().expect("id").to_owned()
-}
+use common::{Client, Server, id};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_hand_goes_up_and_down_and_late_joiners_see_the_order() {

@@ -178,7 +178,9 @@ impl Default for CallView {
 /// Everyone whose hand is up, in the order the relay saw them go up.
 pub fn hand_order(peers: &[Remote]) -> Vec<&Remote> {
     // A handful of hands: an insertion keeps the wasm free of a sort.
-    let key = |p: &Remote| (p.info.hand, p.info.id.0.clone());
+    fn key(p: &Remote) -> (Option<u64>, &protocol::PeerId) {
+        (p.info.hand, &p.info.id)
+    }
     let mut up: Vec<&Remote> = Vec::new();
     for p in peers.iter().filter(|p| p.info.hand.is_some()) {
         let at = up.iter().position(|q| key(q) > key(p)).unwrap_or(up.len());

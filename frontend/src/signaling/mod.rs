@@ -169,9 +169,8 @@ fn open(inner: &Shared) {
         let weak = weak.clone();
         move |_| {
             let Some(inner) = live(&weak, id) else { return };
-            let join = inner.borrow().join.clone();
             if let Some(s) = &inner.borrow().socket {
-                send_text(&s.ws, &join);
+                send_text(&s.ws, &inner.borrow().join);
             }
             browser::mark_once("socket-open");
             emit(&inner, SigEvent::Open);

@@ -2,21 +2,13 @@
 //! recent ones kept for `welcome.chat` (bounded in count and bytes, gone
 //! with the room).
 
-use super::{Membership, Registry, encode, send_all_but};
+use super::{Membership, Registry, encode, now_ms, send_all_but};
 use protocol::{CHAT_HISTORY, ChatEntry, ServerMsg};
 use std::collections::VecDeque;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Text bytes a room's history keeps at most: 50 messages of 2,000 ASCII
 /// characters fit; a flood of long multi-byte ones keeps fewer.
 pub const HISTORY_BYTES: usize = 128 * 1024;
-
-/// The wall clock in ms since the Unix epoch (chat and hand stamps).
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 #[derive(Debug, Default)]
 pub(super) struct ChatLog {

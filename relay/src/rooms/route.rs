@@ -69,7 +69,7 @@ impl Registry {
         if m.info.hand.is_some() == up {
             return;
         }
-        let ts = super::chat::now_ms();
+        let ts = super::now_ms();
         m.info.hand = up.then_some(ts);
         let msg = ServerMsg::Hand {
             from: me.id.clone(),

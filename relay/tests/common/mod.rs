@@ -16,6 +16,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+/// The peer id a `welcome` gave.
+pub fn id(welcome: &Value) -> String {
+    welcome["id"].as_str().expect("id").to_owned()
+}
+
 /// Long enough for anything that should happen; tests await events, never sleep.
 pub const WAIT: Duration = Duration::from_secs(5);
 
