@@ -1,5 +1,9 @@
 //! Mounts the app; everything else is in the library so tests can reach it.
 
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 fn main() {
     // A panic's message in the console (what console_error_panic_hook
     // does, without the JS stack capture it brings along).

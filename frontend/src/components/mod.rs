@@ -3,12 +3,14 @@
 
 mod chat;
 mod controls;
+mod layout;
 mod name;
 mod tile;
 mod topbar;
 
 pub use chat::ChatPanel;
 pub use controls::{Controls, MediaToggles, Sending, icon_hand};
+pub use layout::{Layout, LayoutSwitch, Stage};
 pub use name::{NAME_KEY, NameDialog};
 pub use tile::{LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials};
 pub use topbar::TopBar;

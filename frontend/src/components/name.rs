@@ -28,9 +28,7 @@ pub fn NameDialog(on_done: Callback<String>) -> impl IntoView {
                 <input id="display-name" data-testid="name-input" maxlength="64" autocomplete="nickname"
                     autofocus=true prop:value=move || value.get()
                     on:input=move |ev| value.set(event_target_value(&ev)) />
-                <Show when=move || error.get().is_some()>
-                    <p class="error" role="alert">{move || error.get()}</p>
-                </Show>
+                <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
                 <button type="submit" class="primary" data-testid="name-submit">"Join"</button>
             </form>
         </div>

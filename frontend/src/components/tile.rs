@@ -2,9 +2,10 @@
 //! (name, badges, connection state), plus the sound gate for browsers that
 //! block autoplay with sound.
 
+use super::layout::{Stage, TileActions};
 use crate::browser;
 use crate::rtc::TileData;
-use leptos::html::Video;
+use leptos::html::{Figure, Video};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -84,21 +85,22 @@ pub fn LocalTile(
     hand: RwSignal<bool>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
+    let tile = NodeRef::<Figure>::new();
     attach(video, move || stream.get(), None);
+    let key = Signal::derive(move || my_id.get().unwrap_or_default());
+    let spotlit = spotlit(key);
     view! {
         <figure class="tile local" data-testid="tile" data-local="true" data-state="connected"
-            data-peer-id=move || my_id.get().unwrap_or_default()
-            data-peer=move || my_id.get().unwrap_or_default()
-            data-hand=move || hand.get().to_string()>
+            node_ref=tile data-peer-id=key data-peer=key
+            data-hand=move || hand.get().to_string() data-spotlight=spotlit>
             <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true prop:muted=true
                 aria-label="Your camera preview"></video>
-            <Show when=move || !cam_on.get() || stream.with(Option::is_none)>
-                <div class="placeholder">
+                <div class="placeholder" hidden=move || cam_on.get() && stream.with(Option::is_some)>
                     <span class="avatar">{move || initials(&name.get())}</span>
                     <span class="placeholder-note">"Camera off"</span>
                 </div>
-            </Show>
             <span class="hand-mark" title="Your hand is raised" hidden=move || !hand.get()>{super::controls::icon_hand(16)}</span>
+            <TileActions key pin=true tile video details=None />
             <figcaption>
                 <span class="tile-name">{move || format!("{} (you)", name.get())}</span>
                 <Badges audio=Signal::derive(move || mic_on.get()) video=Signal::derive(move || cam_on.get()) />
@@ -131,27 +133,39 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
     let has_frames = RwSignal::new(false);
     let hand = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.hand)));
     let state_label = move || data.with(|d| d.as_ref().map_or("Connecting…", TileData::label));
+    let tile = NodeRef::<Figure>::new();
+    let key = Signal::stored(id.clone());
+    let spotlit = spotlit(key);
+    let details_open = RwSignal::new(false);
+    let weak = move || data.with(|d| d.as_ref().and_then(|d| d.details.as_ref()).is_some_and(|d| d.weak()));
+    let details = move || {
+        if !details_open.get() {
+            return String::new();
+        }
+        data.with(|d| {
+            let d = d.as_ref();
+            let path = d.and_then(|d| d.path).map_or("–".into(), |p| p.label());
+            d.and_then(|d| d.details.clone()).unwrap_or_default().text(&path)
+        })
+    };
     view! {
         <figure class="tile remote" data-testid="tile" data-local="false" data-peer-id=id.clone()
-            data-peer=id data-state=move || state.get()
-            data-hand=move || hand.get().is_some().to_string()>
+            node_ref=tile data-peer=id data-state=move || state.get()
+            data-hand=move || hand.get().is_some().to_string()
+            data-spotlight=spotlit data-weak=move || weak().to_string()>
             <video node_ref=video autoplay=true playsinline=true class="remote-video"
                 aria-label=move || format!("Video of {}", name.get())
                 on:loadeddata=move |_| {
                     has_frames.set(true);
                     browser::mark_once("first-frame");
                 }></video>
-            <Show when=move || !video_on.get() || !has_frames.get()>
-                <div class="placeholder">
+                <div class="placeholder" hidden=move || video_on.get() && has_frames.get()>
                     <span class="avatar">{move || initials(&name.get())}</span>
                     <span class="placeholder-note">
                         {move || if video_on.get() { state_label() } else { "Camera off" }}
                     </span>
                 </div>
-            </Show>
-            <Show when=move || !state_label().is_empty() && has_frames.get()>
-                <span class="conn-state">{state_label}</span>
-            </Show>
+                <span class="conn-state" hidden=move || state_label().is_empty() || !has_frames.get()>{state_label}</span>
             {move || path.get().map(|p| view! {
                 <span class="path" data-testid="path" data-path=p.code() title="How this video reaches you">
                     {p.label()}
@@ -162,7 +176,10 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 {super::controls::icon_hand(16)}
                 {move || hand.get().unwrap_or(0).to_string()}
             </span>
+            <TileActions key pin=true tile video details=Some(details_open) />
+            <p class="details" data-testid="details" role="status" hidden=move || !details_open.get()>{details}</p>
             <figcaption>
+                <span class="weak" title="Weak connection: packets are lost or delayed" aria-label="Weak connection">{icon_weak()}</span>
                 <span class="tile-name">{move || name.get()}</span>
                 <Badges audio=audio video=video_on />
             </figcaption>
@@ -192,13 +209,32 @@ pub fn ScreenTile(
     if !local {
         use_speaker(video);
     }
+    let tile = NodeRef::<Figure>::new();
+    let key = format!("screen:{}", peer.as_deref().unwrap_or_default());
+    let spotlit = spotlit(Signal::stored(key.clone()));
     view! {
         <figure class="tile screen" data-testid="screen-tile" data-local=local.to_string()
-            data-peer-id=peer.unwrap_or_default()>
+            node_ref=tile data-peer-id=peer.unwrap_or_default()
+            data-spotlight=spotlit>
             <video node_ref=video autoplay=true playsinline=true muted=local prop:muted=local
                 class:remote-video=!local aria-label=move || label.get()></video>
+            <TileActions key pin=false tile video details=None />
             <figcaption><span class="tile-name">{move || label.get()}</span></figcaption>
         </figure>
+    }
+}
+
+/// A tile's `data-spotlight`: "true" while it is the big one. (Its
+/// `data-speaking` is set by the call itself, five times a second, off the
+/// reactive graph.)
+fn spotlit(key: Signal<String>) -> impl Fn() -> &'static str + Copy {
+    let stage = use_context::<Stage>();
+    move || {
+        if stage.is_some_and(|s| key.with(|k| s.spotlit(k))) {
+            "true"
+        } else {
+            "false"
+        }
     }
 }
 
@@ -206,16 +242,12 @@ pub fn ScreenTile(
 fn Badges(audio: Signal<bool>, video: Signal<bool>) -> impl IntoView {
     view! {
         <span class="badges">
-            <Show when=move || !audio.get()>
-                <span class="badge" data-testid="badge-muted" title="Microphone off" aria-label="Microphone off">
+                <span class="badge" hidden=audio data-testid="badge-muted" title="Microphone off" aria-label="Microphone off">
                     {icon_mic_off()}
                 </span>
-            </Show>
-            <Show when=move || !video.get()>
-                <span class="badge" data-testid="badge-camera-off" title="Camera off" aria-label="Camera off">
+                <span class="badge" hidden=video data-testid="badge-camera-off" title="Camera off" aria-label="Camera off">
                     {icon_cam_off()}
                 </span>
-            </Show>
         </span>
     }
 }
@@ -244,11 +276,9 @@ pub fn SoundGate() -> impl IntoView {
         }
     };
     view! {
-        <Show when=move || blocked.get()>
-            <button class="sound-gate" data-testid="unmute-audio" on:click=unmute>
-                "🔊 Click to hear the call"
-            </button>
-        </Show>
+        <button class="sound-gate" data-testid="unmute-audio" on:click=unmute hidden=move || !blocked.get()>
+            "🔊 Click to hear the call"
+        </button>
     }
     .into_any()
 }
@@ -274,6 +304,14 @@ fn icon_cam_off() -> impl IntoView {
     view! {
         <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
             <path fill="currentColor" d="M21 6.5l-4 4V7c0-.55-.45-1-1-1H9.82L21 17.18V6.5zM3.27 2 2 3.27 4.73 6H4c-.55 0-1 .45-1 1v10c0 .55.45 1 1 1h12c.21 0 .39-.08.54-.18L19.73 21 21 19.73 3.27 2z"/>
+        </svg>
+    }
+}
+
+fn icon_weak() -> impl IntoView {
+    view! {
+        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+            <path fill="currentColor" d="M2 22h4v-6H2v6zm7 0h4V12H9v10zm11.6-11L19 12.6 17.4 11 16 12.4l1.6 1.6-1.6 1.6 1.4 1.4 1.6-1.6 1.6 1.6 1.4-1.4-1.6-1.6 1.6-1.6z"/>
         </svg>
     }
 }

@@ -44,9 +44,7 @@ pub fn TopBar(room: String, status: RwSignal<Status>, others: RwSignal<usize>) -
                 aria-live="polite">
                 {move || status.get().text()}
             </span>
-            <Show when=move || copied.get().is_some()>
-                <span class="toast" role="status">{move || copied.get()}</span>
-            </Show>
+            <span class="toast" role="status" hidden=move || copied.with(Option::is_none)>{move || copied.get()}</span>
         </header>
     }
 }

@@ -85,12 +85,10 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
                 <div class="tile local lobby-tile">
                     <video node_ref=preview class="mirror" data-testid="lobby-preview" autoplay=true
                         playsinline=true muted=true prop:muted=true aria-label="Your camera preview"></video>
-                    <Show when=move || !camera.cam_on.get() || camera.stream.with(Option::is_none)>
-                        <div class="placeholder">
+                    <div class="placeholder" hidden=move || camera.cam_on.get() && camera.stream.with(Option::is_some)>
                             <span class="avatar">{move || initials(&name.get())}</span>
                             <span class="placeholder-note">{note}</span>
                         </div>
-                    </Show>
                     <div class="lobby-toggles">
                         <MediaToggles mic_on=camera.mic_on cam_on=camera.cam_on
                             on_mic=toggle_mic on_cam=toggle_cam />

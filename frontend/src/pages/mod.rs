@@ -6,25 +6,25 @@
 
 mod capture;
 mod grid;
+mod hooks;
 mod lobby;
 mod options;
 mod settings;
 
 use crate::browser;
 use crate::components::{
-    ChatPanel, Controls, LocalTile, NameDialog, RemoteTile, ScreenTile, Sending, SoundGate,
-    Speaker, TopBar,
+    ChatPanel, Controls, Layout, LayoutSwitch, LocalTile, NameDialog, RemoteTile, ScreenTile,
+    Sending, SoundGate, Speaker, Stage, TopBar,
 };
 use crate::rtc::call::{Call, CallOptions};
-use crate::rtc::{CallView, Status, bitrate, media};
+use crate::rtc::{CallView, Status, bitrate};
 use capture::{Camera, use_camera};
+use hooks::{use_screen_share, use_shortcuts};
 use leptos::prelude::*;
 use lobby::{JoinChoice, Lobby};
 use options::PageOptions;
 use protocol::Role;
 use settings::SettingsDialog;
-use wasm_bindgen::JsCast;
-use web_sys::MediaStream;
 
 #[component]
 pub fn Participant() -> impl IntoView {
@@ -195,10 +195,23 @@ fn InCall(
     let any_screen = move || sharing.get() || tiles.with(|t| t.iter().any(|x| x.screen.is_some()));
     let invite = StoredValue::new(opts.invite_link());
     let display_name = Signal::derive(move || name.clone());
+    let my_id = view_state.my_id;
+    let stage = Stage::new(
+        move || {
+            if sharing.get() {
+                return Some("screen:".to_owned());
+            }
+            tiles.with(|t| t.iter().find(|x| x.screen.is_some()).map(|x| format!("screen:{}", x.id)))
+        },
+        view_state.active.into(),
+        move || tiles.with(|t| t.first().map(|x| x.id.clone())).or_else(|| my_id.get()),
+    );
+    provide_context(stage);
+    let spotlight = move || stage.layout.get() == Layout::Spotlight;
+    let screen_featured = move || stage.featured.with(|f| f.as_ref().is_some_and(|f| f.starts_with("screen:")));
 
     view! {
-        <Show when=move || view_state.status.get() == Status::Left>
-            <main class="center-card" data-testid="left">
+            <main class="center-card" data-testid="left" hidden=move || view_state.status.get() != Status::Left>
                 <h1>"You left the call"</h1>
                 <p class="muted">"Your camera and microphone are off."</p>
                 <button class="primary" data-testid="rejoin"
@@ -209,17 +222,17 @@ fn InCall(
                         }
                     }>"Rejoin"</button>
             </main>
-        </Show>
-        <Show when=move || view_state.status.get() != Status::Left>
-            <main class="stage" class:sharing=any_screen>
-                <Show when=move || camera.notice.with(Option::is_some)>
-                    <div class="banner info" data-testid="notice" role="status">
+        <div class="call-body" hidden=move || view_state.status.get() == Status::Left>
+            <main class="stage" class:sharing=any_screen class:spotlight=spotlight
+                class:screen-featured=move || spotlight() && screen_featured()
+                class:strip-hidden=move || spotlight() && stage.strip_hidden.get()>
+                <LayoutSwitch shown=Signal::derive(move || count() > 1 || any_screen()) />
+                    <div class="banner info" data-testid="notice" role="status" hidden=move || camera.notice.with(Option::is_none)>
                         <p>{move || camera.notice.get()}</p>
                         <div class="banner-actions">
                             <button on:click=move |_| camera.notice.set(None)>"Dismiss"</button>
                         </div>
                     </div>
-                </Show>
                     <div class="banner info" data-testid="mesh-warning" role="status"
                     hidden={move || view_state.cameras.get() <= bitrate::MESH_COMFORT_LIMIT}>
                         <p>{move || format!(
@@ -231,8 +244,7 @@ fn InCall(
                     {crate::components::icon_hand(18)}
                     {move || format!("Hands raised, in order: {}", hands.get().join(", "))}
                 </p>
-                <Show when=any_screen>
-                    <div class="screens">
+                    <div class="screens" hidden=move || !any_screen()>
                         <For each=remote_screens key=|s| s.clone() let:s>
                             <ScreenTile peer=Some(s.0.clone()) label=format!("{}'s screen", s.1)
                                 stream=Signal::derive_local({
@@ -245,7 +257,6 @@ fn InCall(
                                 stream=Signal::derive_local(move || screen.stream.get()) />
                         </Show>
                     </div>
-                </Show>
                 <div class="grid" data-count=count style=move || grid::style(count())>
                     <Show when=move || !viewer_only.get()>
                         <LocalTile stream=camera.stream name=display_name mic_on=camera.mic_on
@@ -256,13 +267,11 @@ fn InCall(
                         <RemoteTile id tiles />
                     </For>
                 </div>
-                <Show when=move || !has_remote()>
-                    <div class="hint" data-testid="empty-hint">
+                    <div class="hint" data-testid="empty-hint" hidden=has_remote>
                         <p><strong>{move || if viewer_only.get() { "Nobody is broadcasting yet." } else { "You're the only one here." }}</strong></p>
                         <p class="muted">"Invite others with this link:"</p>
                         <code class="link">{move || invite.get_value()}</code>
                     </div>
-                </Show>
                 <SoundGate />
             </main>
             {move || {
@@ -287,84 +296,6 @@ fn InCall(
             <Show when=move || settings_open.get()>
                 <SettingsDialog camera on_close=Callback::new(move |()| settings_open.set(false)) />
             </Show>
-        </Show>
+        </div>
     }
-}
-
-/// The screen I share: its stream, whether the browser can share one, and
-/// the button's action (start, or stop). Ending the track from the
-/// browser's own "Stop sharing" bar stops it too.
-#[derive(Clone, Copy)]
-struct ScreenShare {
-    stream: RwSignal<Option<MediaStream>, LocalStorage>,
-    supported: bool,
-    toggle: Callback<()>,
-}
-
-fn use_screen_share(call: StoredValue<Call, LocalStorage>, camera: Camera) -> ScreenShare {
-    let stream = RwSignal::new_local(None::<MediaStream>);
-    let ended = StoredValue::new_local(None::<gloo_events::EventListener>);
-    let stop = move || {
-        ended.set_value(None);
-        stream.set(None);
-        call.with_value(Call::stop_screen);
-    };
-    let toggle = Callback::new(move |()| {
-        if stream.with_untracked(Option::is_some) {
-            stop();
-            return;
-        }
-        wasm_bindgen_futures::spawn_local(async move {
-            match media::share_screen().await {
-                Ok(Some(s)) => {
-                    if let Ok(track) = s
-                        .get_video_tracks()
-                        .get(0)
-                        .dyn_into::<web_sys::MediaStreamTrack>()
-                    {
-                        ended.set_value(Some(gloo_events::EventListener::once(
-                            &track,
-                            "ended",
-                            move |_| stop(),
-                        )));
-                    }
-                    call.with_value(|c| c.share_screen(Clone::clone(&s)));
-                    stream.set(Some(s));
-                }
-                Ok(None) => {} // the user cancelled the picker
-                Err(e) => camera.notice.set(Some(e.screen_sentence())),
-            }
-        });
-    });
-    ScreenShare {
-        stream,
-        supported: media::can_share_screen(),
-        toggle,
-    }
-}
-
-/// `m` mutes the microphone, `v` switches the camera (not while typing or
-/// choosing in a picker, not with modifiers, not while `off` says so).
-fn use_shortcuts(
-    toggle_mic: Callback<()>,
-    toggle_cam: Callback<()>,
-    off: impl Fn() -> bool + 'static,
-) -> WindowListenerHandle {
-    window_event_listener(leptos::ev::keydown, move |ev| {
-        let typing = ev
-            .target()
-            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(t).ok())
-            .is_some_and(|el| {
-                el.is_content_editable()
-                    || matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-            });
-        if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() || off() {
-            return;
-        }
-        match ev.key().as_str() {
-            "m" | "M" => toggle_mic.run(()),
-            "v" | "V" => toggle_cam.run(()),
-            _ => {}
-        }
-    })
 }

@@ -9,6 +9,7 @@
 //! reconciles who is still there.
 
 mod handlers;
+mod measure;
 
 use super::connections::Connections;
 use super::media;
@@ -21,7 +22,7 @@ use gloo_timers::callback::Interval;
 use handlers::{offer, on_signal, perform};
 use leptos::prelude::*;
 use protocol::{ClientMsg, Role, RoomId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use web_sys::MediaStream;
 
@@ -54,11 +55,16 @@ pub(super) struct Inner {
     screen: Option<MediaStream>,
     view: CallView,
     uplink_kbps: u32,
-    /// Viewers (and whether a screen was shared) the sender bitrates were
-    /// last planned for.
-    planned: (usize, bool),
+    /// What my senders split: `uplink_kbps`, or less when the measured
+    /// uplink is lower.
+    budget_kbps: u32,
+    speech: super::speech::Speech,
+    /// My microphone's level (0-100), from `_mic`.
+    mic_level: Rc<Cell<u8>>,
+    _mic: Option<super::devices::MicLevel>,
     ever_connected: bool,
     _tick: Option<Interval>,
+    _levels: Option<Interval>,
 }
 
 type Shared = Rc<RefCell<Inner>>;
@@ -85,9 +91,13 @@ impl Call {
             screen: None,
             view,
             uplink_kbps: opts.uplink_kbps,
-            planned: (0, false),
+            budget_kbps: opts.uplink_kbps,
+            speech: super::speech::Speech::default(),
+            mic_level: Rc::new(Cell::new(0)),
+            _mic: None,
             ever_connected: false,
             _tick: None,
+            _levels: None,
         }));
         let join = ClientMsg::Join {
             room: opts.room,
@@ -106,12 +116,20 @@ impl Call {
             if let Some(call) = weak.upgrade() {
                 let actions = call.borrow_mut().neg.tick(browser::now_ms());
                 perform(&call, actions);
+                measure::measure(&call);
+            }
+        });
+        let weak = Rc::downgrade(&inner);
+        let levels = Interval::new(measure::LEVELS_MS, move || {
+            if let Some(call) = weak.upgrade() {
+                measure::read_levels(&call);
             }
         });
         {
             let mut i = inner.borrow_mut();
             i.sig = Some(sig);
             i._tick = Some(tick);
+            i._levels = Some(levels);
         }
         Self(inner)
     }
@@ -120,6 +138,8 @@ impl Call {
     pub fn set_local_stream(&self, stream: MediaStream) {
         let actions = {
             let mut i = self.0.borrow_mut();
+            let level = Rc::clone(&i.mic_level);
+            i._mic = super::devices::MicLevel::start(&stream, move |l| level.set(l));
             i.local = Some(stream);
             i.neg.local_media_ready(browser::now_ms())
         };
@@ -134,6 +154,10 @@ impl Call {
             let mut i = self.0.borrow_mut();
             if i.local.is_none() {
                 return;
+            }
+            if track.kind() == "audio" {
+                let level = Rc::clone(&i.mic_level);
+                i._mic = super::devices::MicLevel::start(&stream, move |l| level.set(l));
             }
             i.local = Some(stream);
             i.conns.clone()
@@ -237,6 +261,8 @@ impl Call {
         let (sig, conns, local, view) = {
             let mut i = self.0.borrow_mut();
             i._tick = None;
+            i._levels = None;
+            i._mic = None;
             let local = [i.local.take(), i.screen.take()];
             (i.sig.take(), i.conns.clone(), local, i.view)
         };

@@ -115,6 +115,24 @@ impl Connections {
             .collect()
     }
 
+    /// Every connection: direction, remote peer, number, and the connection.
+    pub fn all(&self) -> Vec<(Dir, PeerId, ConnId, RtcPeerConnection)> {
+        self.0
+            .borrow()
+            .iter()
+            .map(|((d, id), p)| (*d, id.clone(), p.conn, p.pc.clone()))
+            .collect()
+    }
+
+    /// Runs `f` on every connection in `dir`, in table order.
+    pub fn each(&self, dir: Dir, mut f: impl FnMut(&mut super::peer::Peer)) {
+        for ((d, _), p) in self.0.borrow_mut().iter_mut() {
+            if *d == dir {
+                f(p);
+            }
+        }
+    }
+
     fn pc(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> Option<RtcPeerConnection> {
         self.with(dir, peer, conn, |p| p.pc.clone())
     }

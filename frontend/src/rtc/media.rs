@@ -246,3 +246,13 @@ pub fn stop(stream: &MediaStream) {
         t.stop();
     }
 }
+
+/// The width and height the camera captures at, (0, 0) if unknown.
+pub fn video_size(stream: &MediaStream) -> (u32, u32) {
+    let Some(track) = tracks(stream).into_iter().find(|t| t.kind() == "video") else {
+        return (0, 0);
+    };
+    let s = track.get_settings();
+    let side = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    (side(s.get_width()), side(s.get_height()))
+}

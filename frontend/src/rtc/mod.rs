@@ -7,11 +7,14 @@ pub mod call;
 pub mod chat;
 pub mod connections;
 pub mod devices;
+pub mod fit;
 pub mod media;
 pub mod negotiation;
 pub mod path;
 pub mod peer;
 pub mod senders;
+pub mod speech;
+pub mod stats;
 pub mod view;
 
 pub use view::{CallView, Status, TileData, TileState};

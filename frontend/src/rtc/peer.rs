@@ -73,6 +73,14 @@ pub struct Peer {
     pub path: Option<super::path::Path>,
     /// The last ICE server error code (401: TURN refused our credentials).
     pub ice_error: Option<u16>,
+    /// The last getStats reading, and what it meant against the one before.
+    pub counters: Option<super::stats::Counters>,
+    pub details: Option<super::stats::Details>,
+    /// Outbound: how large the viewer shows my camera (its `viewSize`).
+    /// Inbound: the size I last told the broadcaster.
+    pub shown: super::fit::Shown,
+    /// Outbound: the (camera, screen) plans applied to its video senders.
+    pub plan: Option<(super::bitrate::SenderPlan, super::bitrate::SenderPlan)>,
     _listeners: [EventListener; 4],
 }
 
@@ -146,6 +154,10 @@ impl Peer {
             conn,
             path: None,
             ice_error: None,
+            counters: None,
+            details: None,
+            shown: None,
+            plan: None,
             _listeners: [candidate, track, ice_error, state],
         })
     }
@@ -259,35 +271,6 @@ pub async fn add_candidate(pc: &RtcPeerConnection, c: &IceCandidate) -> Result<(
     }
     JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
     Ok(())
-}
-
-/// How the connection's media travels, from its selected candidate pair.
-pub async fn selected_path(pc: RtcPeerConnection) -> Option<super::path::Path> {
-    use js_sys::Reflect;
-    let report = JsFuture::from(pc.get_stats()).await.ok()?;
-    let field = |v: &JsValue, k: &str| Reflect::get(v, &k.into()).ok().and_then(|x| x.as_string());
-    // RTCStatsReport is a Map: look entries up by id with its own `get`.
-    let get = |id: String| -> Option<JsValue> {
-        let f: js_sys::Function = Reflect::get(&report, &"get".into()).ok()?.dyn_into().ok()?;
-        f.call1(&report, &id.into())
-            .ok()
-            .filter(|v| !v.is_undefined())
-    };
-    let transport = js_sys::try_iter(&report)
-        .ok()??
-        .flatten()
-        .find_map(|entry| {
-            let stat = entry.dyn_into::<js_sys::Array>().ok()?.get(1);
-            (field(&stat, "type").as_deref() == Some("transport")).then_some(stat)
-        })?;
-    let pair = get(field(&transport, "selectedCandidatePairId")?)?;
-    let local = get(field(&pair, "localCandidateId")?)?;
-    let remote = get(field(&pair, "remoteCandidateId")?)?;
-    super::path::Path::classify(
-        &field(&local, "candidateType")?,
-        &field(&remote, "candidateType")?,
-        field(&local, "relayProtocol").as_deref(),
-    )
 }
 
 /// Remote candidates wait here until the remote description is set.

@@ -76,6 +76,7 @@ fn set_encoding(sender: &JsValue, plan: SenderPlan, keep_resolution: bool) -> Re
     }
     let first = encodings.get(0);
     Reflect::set(&first, &"maxBitrate".into(), &plan.max_bitrate_bps.into())?;
+    Reflect::set(&first, &"active".into(), &plan.active.into())?;
     Reflect::set(
         &first,
         &"scaleResolutionDownBy".into(),

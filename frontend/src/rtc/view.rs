@@ -93,6 +93,8 @@ pub struct TileData {
     pub problem: Option<&'static str>,
     /// Its raised hand's place in the order hands went up (1 = first).
     pub hand: Option<usize>,
+    /// What getStats said of its connection over the last second.
+    pub details: Option<super::stats::Details>,
 }
 
 impl TileData {
@@ -114,14 +116,14 @@ pub struct CallView {
     pub connections: RwSignal<usize>,
     /// Cameras in the room, mine included.
     pub cameras: RwSignal<usize>,
-    /// The per-viewer video bitrate my senders are capped at (bit/s), or 0.
-    pub sender_bitrate: RwSignal<u32>,
     /// The room's chat, oldest first.
     pub chat: RwSignal<Vec<super::chat::ChatLine>>,
     /// Others' chat lines since the chat was last looked at.
     pub chat_unread: RwSignal<usize>,
     /// The names of everyone else whose hand is up, in the order raised.
     pub hands: RwSignal<Vec<String>>,
+    /// The loudest recent remote speaker.
+    pub active: RwSignal<Option<String>>,
 }
 
 impl CallView {
@@ -133,10 +135,10 @@ impl CallView {
             others: RwSignal::new(0),
             connections: RwSignal::new(0),
             cameras: RwSignal::new(0),
-            sender_bitrate: RwSignal::new(0),
             chat: RwSignal::new(Vec::new()),
             chat_unread: RwSignal::new(0),
             hands: RwSignal::new(Vec::new()),
+            active: RwSignal::new(None),
         }
     }
 
@@ -197,10 +199,12 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
             c.screen(screen_id),
             c.path,
             c.ice_error,
+            c.details.clone(),
         )
     });
     let has_conn = live.is_some();
-    let (stream, screen, path, ice_error) = live.unwrap_or((None, None, None, None));
+    let (stream, screen, path, ice_error, details) =
+        live.unwrap_or((None, None, None, None, None));
     let state = match p.inbound_state() {
         _ if has_conn && p.healing() => TileState::Reconnecting,
         s if has_conn => TileState::Conn(s),
@@ -219,6 +223,7 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
             .then(|| problem(p.inbound_state(), ice_error, ice, p.unreachable()))
             .flatten(),
         hand: None,
+        details,
     }
 }
 

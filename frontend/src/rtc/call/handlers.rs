@@ -3,19 +3,17 @@
 //! it returns are performed here (connections opened, offers and answers
 //! made, bitrates planned) and the view refreshed.
 
-use super::{Inner, Shared};
+use super::Shared;
 use crate::browser;
 use crate::rtc::chat::{self, ChatLine};
-use crate::rtc::connections::{Connections, warn};
+use crate::rtc::connections::warn;
 use crate::rtc::negotiation::{Action, ConnId, ConnState, Dir};
-use crate::rtc::peer::{self, PeerEvent};
+use crate::rtc::peer::PeerEvent;
 use crate::rtc::view::Status;
-use crate::rtc::{bitrate, senders};
 use crate::signaling::SigEvent;
 use leptos::prelude::*;
 use protocol::{ClientMsg, ErrorCode, PeerId, ServerMsg};
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
 
 pub(super) fn send(call: &Shared, msg: &ClientMsg) {
@@ -90,6 +88,12 @@ fn on_message(call: &Shared, msg: ServerMsg) {
             view.chat_unread.update(|n| *n += 1);
         }
         ServerMsg::Offer { .. } => browser::mark_once("offer"),
+        ServerMsg::ViewSize {
+            from,
+            conn,
+            width,
+            height,
+        } => super::measure::viewer_shows(call, from, *conn, (*width, *height)),
         ServerMsg::Error {
             code: ErrorCode::RoomFull,
             ..
@@ -149,7 +153,7 @@ pub(super) fn perform(call: &Shared, actions: Vec<Action>) {
             }
         }
     }
-    plan_bitrates(call);
+    super::measure::plan_bitrates(call);
     refresh(call);
 }
 
@@ -182,32 +186,18 @@ fn open_sender(call: &Shared, to: PeerId, conn: ConnId) {
     if !open(call, Dir::Outbound, &to, conn) {
         return;
     }
-    let (conns, screen, plans) = {
-        // The next plan_bitrates re-splits for everyone; this connection
-        // starts at that split already.
+    let (conns, screen) = {
         let i = call.borrow();
-        let plans = plans(&i, i.neg.viewer_count());
-        (i.conns.clone(), i.screen.clone(), plans)
+        (i.conns.clone(), i.screen.clone())
     };
     // The camera's tracks first: viewers tell its stream by that order.
     conns.send(&to, conn, &local);
     if let Some(screen) = &screen {
         conns.send(&to, conn, screen);
     }
-    conns.with(Dir::Outbound, &to, conn, |p| {
-        senders::cap_video(&p.pc, plans.0, plans.1);
-    });
+    // Planned before the first offer: the encoder starts within its share.
+    super::measure::plan_bitrates(call);
     offer(call, to, conn, false);
-}
-
-/// The camera's and the screen's sender plans for `viewers`.
-fn plans(i: &Inner, viewers: usize) -> (bitrate::SenderPlan, bitrate::SenderPlan) {
-    if i.screen.is_some() {
-        bitrate::plan_sharing(i.uplink_kbps, viewers)
-    } else {
-        let camera = bitrate::plan(i.uplink_kbps, viewers);
-        (camera, camera)
-    }
 }
 
 pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) {
@@ -249,28 +239,6 @@ fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String) {
     });
 }
 
-/// Re-splits the uplink budget when the number of viewers changed or a
-/// screen share started or stopped, and applies it to every video sender.
-fn plan_bitrates(call: &Shared) {
-    let ((camera, screen), pcs, view) = {
-        let mut i = call.borrow_mut();
-        let now = (i.neg.viewer_count(), i.screen.is_some());
-        if now == i.planned {
-            return;
-        }
-        i.planned = now;
-        (plans(&i, now.0), i.conns.pcs(Dir::Outbound), i.view)
-    };
-    view.sender_bitrate.set(if pcs.is_empty() {
-        0
-    } else {
-        camera.max_bitrate_bps
-    });
-    for pc in pcs {
-        senders::cap_video(&pc, camera, screen);
-    }
-}
-
 fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEvent) {
     let conns = call.borrow().conns.clone();
     if !conns.is_live(dir, id, conn) {
@@ -305,7 +273,6 @@ fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEve
         PeerEvent::State(state) => {
             if state == ConnState::Connected {
                 browser::mark_once("ice-connected");
-                probe_path(&conns, call, dir, id.clone(), conn);
             }
             let actions =
                 call.borrow_mut()
@@ -316,30 +283,8 @@ fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEve
     }
 }
 
-/// Reads how a connection's media travels once it is connected (the
-/// selected pair can take a moment to show up in the stats).
-fn probe_path(conns: &Connections, call: &Shared, dir: Dir, id: PeerId, conn: ConnId) {
-    let conns = conns.clone();
-    let weak: Weak<RefCell<Inner>> = Rc::downgrade(call);
-    spawn_local(async move {
-        for delay in [0, 500, 2_000] {
-            gloo_timers::future::TimeoutFuture::new(delay).await;
-            let Some(pc) = conns.with(dir, &id, conn, |p| p.pc.clone()) else {
-                return;
-            };
-            if let Some(path) = peer::selected_path(pc).await {
-                conns.with(dir, &id, conn, |p| p.path = Some(path));
-                if let Some(call) = weak.upgrade() {
-                    refresh(&call);
-                }
-                return;
-            }
-        }
-    });
-}
-
 /// Publishes the tiles and counts.
-fn refresh(call: &Shared) {
+pub(super) fn refresh(call: &Shared) {
     let i = call.borrow();
     i.view.refresh(&i.neg, &i.conns, &i.ice);
 }
