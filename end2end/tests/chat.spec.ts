@@ -1,8 +1,9 @@
 // Text chat through the relay: two participants and a viewer write, everyone
 // reads in order, a message is only ever text, links are web links only, and
 // a late joiner gets the history.
+import path from 'node:path';
 import { type Page } from '@playwright/test';
-import { expect, openParticipant, openViewer, test, type Peer } from './helpers';
+import { ensureArtifactsDir, expect, openParticipant, openViewer, test, type Peer } from './helpers';
 
 const low = (room: string) => `/?room=${encodeURIComponent(room)}&quality=low`;
 const INJECTION = '<img src=x onerror=alert(1)>';
@@ -56,12 +57,15 @@ test('chat between participants and a viewer: in order, text only, web links, hi
     await expect(link).toHaveAttribute('rel', /noopener/);
   }
 
-  // A late joiner gets the history, in order, with the names.
-  const cyd = await openViewer(browser, room, 'Cyd');
+  await ada.page.screenshot({ path: path.join(ensureArtifactsDir(), 'chat-1280x800.png') });
+
+  // A late joiner (on a phone) gets the history, in order, with the names.
+  const cyd = await openViewer(browser, room, 'Cyd', { viewport: { width: 390, height: 844 } });
   cyd.page.on('dialog', (d) => { dialogs.push(`Cyd: ${d.message()}`); void d.dismiss(); });
   await expect(cyd.page.getByTestId('chat-unread'), 'the history counts as unread for the newcomer').toHaveText('3');
   await openChat(cyd.page);
   await expect.poll(() => lines(cyd.page), { message: 'Cyd gets the history' }).toEqual(want);
+  await cyd.page.screenshot({ path: path.join(ensureArtifactsDir(), 'chat-390x844.png') });
 
   // Over the limit: not sendable, and said why.
   await cyd.page.getByRole('textbox', { name: 'Message' }).fill('x'.repeat(2001));

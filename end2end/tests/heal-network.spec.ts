@@ -301,7 +301,7 @@ test("one participant's network vanishes (link down: no FIN, no RST): the relay'
   await Promise.all(peers.map((p) => expectMediaFlowing(p, SEES[p.name])));
   await Promise.all(peers.map((p) => expectConnections(p, p.role === 'viewer' ? { inbound: 3, outbound: 0 } : { inbound: 2, outbound: 3 })));
   expect(await ownPeerId(iso), 'Iso rejoined under the same id').toEqual(ids.Iso);
-  for (const p of stayers) await expect(remoteTile(p.page, 'Iso'), `${p.name}'s tile of Iso carries its id`).toHaveAttribute('data-peer-id', ids.Iso);
+  for (const p of stayers) await expect(remoteTile(p.page, 'Iso'), `${p.name}'s tile of Iso carries its id`).toHaveAttribute('data-peer', ids.Iso);
   for (const p of peers) {
     expect(await p.page.evaluate(() => (window as any).__sameDocument === true), `${p.name} healed without a reload`).toBe(true);
   }

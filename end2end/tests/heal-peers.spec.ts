@@ -103,8 +103,8 @@ test('a participant reloads: same peer id, everyone sees it again with video, no
   const adaId = await ownPeerId(ada);
   const bobId = await ownPeerId(bob);
   expect(adaId).not.toEqual(bobId);
-  await expect(remoteTile(ada.page, 'Bob'), "Ada's tile of Bob carries Bob's id").toHaveAttribute('data-peer-id', bobId);
-  await expect(remoteTile(vic.page, 'Bob'), "Vic's tile of Bob carries Bob's id").toHaveAttribute('data-peer-id', bobId);
+  await expect(remoteTile(ada.page, 'Bob'), "Ada's tile of Bob carries Bob's id").toHaveAttribute('data-peer', bobId);
+  await expect(remoteTile(vic.page, 'Bob'), "Vic's tile of Bob carries Bob's id").toHaveAttribute('data-peer', bobId);
 
   const reloadAt = Date.now();
   await bob.page.reload();
@@ -117,9 +117,9 @@ test('a participant reloads: same peer id, everyone sees it again with video, no
   if (back.every(Number.isFinite)) metric('reload_video_back_ms', Math.max(...back) - reloadAt);
   expect(await ownPeerId(bob), 'after the reload Bob has the same peer id').toEqual(bobId);
   await Promise.all([expectMediaFlowing(ada, ['Bob']), expectMediaFlowing(bob, ['Ada']), expectMediaFlowing(vic, ['Ada', 'Bob'])]);
-  await expect(remoteTile(ada.page, 'Bob'), "Ada's (only) tile of Bob carries the same id").toHaveAttribute('data-peer-id', bobId);
-  await expect(remoteTile(vic.page, 'Bob'), "Vic's (only) tile of Bob carries the same id").toHaveAttribute('data-peer-id', bobId);
-  await expect(remoteTile(bob.page, 'Ada'), "Bob's tile of Ada carries Ada's id").toHaveAttribute('data-peer-id', adaId);
+  await expect(remoteTile(ada.page, 'Bob'), "Ada's (only) tile of Bob carries the same id").toHaveAttribute('data-peer', bobId);
+  await expect(remoteTile(vic.page, 'Bob'), "Vic's (only) tile of Bob carries the same id").toHaveAttribute('data-peer', bobId);
+  await expect(remoteTile(bob.page, 'Ada'), "Bob's tile of Ada carries Ada's id").toHaveAttribute('data-peer', adaId);
   // The connections of Bob's old page are closed everywhere, the new ones are the only ones.
   await Promise.all([
     expectConnections(ada, { inbound: 1, outbound: 2 }),

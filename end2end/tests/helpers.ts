@@ -415,7 +415,7 @@ export async function pageMedia(page: Page): Promise<PageMedia> {
       const decoded = vts.map((t) => byTrack.get(t.id)?.framesDecoded).filter((n) => typeof n === 'number');
       const packets = ats.map((t) => byTrack.get(t.id)?.packetsReceived).filter((n) => typeof n === 'number');
       return {
-        peerId: tile.getAttribute('data-peer-id'),
+        peerId: tile.getAttribute('data-peer'),
         name: (tile.querySelector('.tile-name')?.textContent ?? '').trim(),
         state: tile.getAttribute('data-state'),
         framesDecoded: decoded.length ? decoded.reduce((a, b) => a + b, 0) : null,
@@ -731,11 +731,11 @@ export async function whenStatus(pages: Peer[], text: RegExp, timeout = 20_000):
   return Object.fromEntries(entries);
 }
 
-/** The peer id on the page's own tile (`data-peer-id`), once joined. */
+/** The peer id on the page's own tile (`data-peer`), once joined. */
 export async function ownPeerId(peer: Peer): Promise<string> {
   const tile = localTiles(peer.page);
-  await expect(tile, `${peer.name}: the local tile carries the own peer id`).toHaveAttribute('data-peer-id', /\S/, { timeout: 20_000 });
-  return (await tile.getAttribute('data-peer-id')) ?? '';
+  await expect(tile, `${peer.name}: the local tile carries the own peer id`).toHaveAttribute('data-peer', /\S/, { timeout: 20_000 });
+  return (await tile.getAttribute('data-peer')) ?? '';
 }
 
 /** Per remote tile name: framesDecoded of its video (null when no stats match). */
@@ -785,14 +785,14 @@ export async function whenVideoFlowing(page: Page, names: string[], timeout = 20
 /**
  * Starts recording, in the page, every change of the remote tiles: each
  * tile's `data-state` as it changes, and tiles appearing and going, as
- * [Date.now(), data-peer-id, state | 'gone']. Read it with `tileStateLog`.
+ * [Date.now(), data-peer, state | 'gone']. Read it with `tileStateLog`.
  */
 export async function recordTileStates(page: Page): Promise<void> {
   await page.evaluate(() => {
     const log: [number, string, string][] = [];
     (window as any).__tileLog = log;
     const isTile = (n: Node): n is Element => n instanceof Element && n.matches('[data-testid=tile][data-local="false"]');
-    const note = (el: Element, state?: string) => log.push([Date.now(), el.getAttribute('data-peer-id') ?? '?', state ?? el.getAttribute('data-state') ?? '?']);
+    const note = (el: Element, state?: string) => log.push([Date.now(), el.getAttribute('data-peer') ?? '?', state ?? el.getAttribute('data-state') ?? '?']);
     document.querySelectorAll('[data-testid=tile][data-local="false"]').forEach((t) => note(t));
     new MutationObserver((records) => {
       for (const r of records) {

@@ -57,7 +57,7 @@ async function remoteScreenInfo(page: Page) {
     }[] = [];
     for (const tile of document.querySelectorAll(selector)) {
       const v = tile.querySelector('video');
-      const peerId = tile.getAttribute('data-peer-id');
+      const peerId = tile.getAttribute('data-sharer');
       const ids = videoIds(tile);
       const pcIndex = pcOf(ids);
       let framesDecoded = null as number | null;
@@ -66,7 +66,7 @@ async function remoteScreenInfo(page: Page) {
           if (s.type === 'inbound-rtp' && s.kind === 'video' && ids.has(s.trackIdentifier)) framesDecoded = (framesDecoded ?? 0) + (s.framesDecoded ?? 0);
         });
       }
-      const camera = peerId ? document.querySelector(`[data-testid=tile][data-local="false"][data-peer-id="${CSS.escape(peerId)}"]`) : null;
+      const camera = peerId ? document.querySelector(`[data-testid=tile][data-local="false"][data-peer="${CSS.escape(peerId)}"]`) : null;
       out.push({
         peerId,
         text: (tile.textContent ?? '').replace(/\s+/g, ' ').trim(),
@@ -99,7 +99,7 @@ async function expectRemoteScreen(watcher: Peer, name: string, peerId: string, p
         if (tiles.length !== 1) return [`${tiles.length} remote screen tiles, want 1: ${JSON.stringify(tiles.map((t) => t.text))}`];
         const [t] = tiles;
         const problems: string[] = [];
-        if (t.peerId !== peerId) problems.push(`data-peer-id ${t.peerId}, want ${name}'s ${peerId}`);
+        if (t.peerId !== peerId) problems.push(`data-sharer ${t.peerId}, want ${name}'s ${peerId}`);
         if (!new RegExp(`${name}['’]s screen`, 'i').test(t.text)) problems.push(`text ${JSON.stringify(t.text)} lacks "${name}'s screen"`);
         if (!t.hasVideo) problems.push('no <video>');
         else if (t.tracks === 0) problems.push('<video> has no video track');

@@ -49,8 +49,7 @@ impl Stage {
 
     /// Whether the tile `key` is the big one now.
     pub fn spotlit(self, key: &str) -> bool {
-        self.layout.get() == Layout::Spotlight
-            && self.featured.with(|f| f.as_deref() == Some(key))
+        self.layout.get() == Layout::Spotlight && self.featured.with(|f| f.as_deref() == Some(key))
     }
 }
 
@@ -99,7 +98,7 @@ pub fn TileActions(
         let on = move || stage.pinned.with(|p| p.as_ref() == Some(&key.get()));
         let label = move || if on() { "Unpin" } else { "Pin" };
         view! {
-            <button type="button" class="tile-btn" aria-label=label title=label aria-pressed=move || on().to_string()
+            <button type="button" class="tile-btn" aria-label=label title="Pin to the spotlight" aria-pressed=move || on().to_string()
                 on:click=move |_| {
                     if on() {
                         stage.pinned.set(None);
@@ -108,7 +107,7 @@ pub fn TileActions(
                         stage.layout.set(Layout::Spotlight);
                     }
                 }>
-                <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor" d="M16 9V4h1V2H7v2h1v5c0 1.66-1.34 3-3 3v2h5.97v7l1 1 1-1v-7H19v-2c-1.66 0-3-1.34-3-3z"/></svg>
+                <span class="icon i-pin" aria-hidden="true"></span>
             </button>
         }
     });
@@ -117,7 +116,7 @@ pub fn TileActions(
         view! {
             <button type="button" class="tile-btn" aria-label="Picture in picture" title="Picture in picture"
                 on:click=move |_| picture_in_picture(video)>
-                <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor" d="M19 11h-8v6h8v-6zm4 8V5c0-1.1-.9-2-2-2H3C1.9 3 1 3.9 1 5v14c0 1.1.9 2 2 2h18c1.1 0 2-.9 2-2zm-2 .02H3V4.98h18v14.04z"/></svg>
+                <span class="icon i-pip" aria-hidden="true"></span>
             </button>
         }
     });
@@ -125,7 +124,7 @@ pub fn TileActions(
         view! {
             <button type="button" class="tile-btn" aria-label="Connection details" title="Connection details"
                 aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>
-                <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor" d="M2 22h4V12H2v10zm7 0h4V7H9v15zm7-20v20h4V2h-4z"/></svg>
+                <span class="icon i-details" aria-hidden="true"></span>
             </button>
         }
     });
@@ -133,7 +132,7 @@ pub fn TileActions(
         <div class="tile-actions">
             {pin}
             <button type="button" class="tile-btn" aria-label="Full screen" title="Full screen" on:click=full>
-                <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor" d="M7 14H5v5h5v-2H7v-3zm-2-4h2V7h3V5H5v5zm12 7h-3v2h5v-5h-2v3zM14 5v2h3v3h2V5h-5z"/></svg>
+                <span class="icon i-full" aria-hidden="true"></span>
             </button>
             {pip}
             {details}

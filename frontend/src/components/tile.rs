@@ -91,7 +91,7 @@ pub fn LocalTile(
     let spotlit = spotlit(key);
     view! {
         <figure class="tile local" data-testid="tile" data-local="true" data-state="connected"
-            node_ref=tile data-peer-id=key data-peer=key
+            node_ref=tile data-peer=key
             data-hand=move || hand.get().to_string() data-spotlight=spotlit>
             <video node_ref=video class="mirror" autoplay=true playsinline=true muted=true prop:muted=true
                 aria-label="Your camera preview"></video>
@@ -99,7 +99,7 @@ pub fn LocalTile(
                     <span class="avatar">{move || initials(&name.get())}</span>
                     <span class="placeholder-note">"Camera off"</span>
                 </div>
-            <span class="hand-mark" title="Your hand is raised" hidden=move || !hand.get()>{super::controls::icon_hand(16)}</span>
+            <span class="hand-mark" title="Your hand is raised" hidden=move || !hand.get()>{super::controls::icon_hand()}</span>
             <TileActions key pin=true tile video details=None />
             <figcaption>
                 <span class="tile-name">{move || format!("{} (you)", name.get())}</span>
@@ -137,7 +137,13 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
     let key = Signal::stored(id.clone());
     let spotlit = spotlit(key);
     let details_open = RwSignal::new(false);
-    let weak = move || data.with(|d| d.as_ref().and_then(|d| d.details.as_ref()).is_some_and(|d| d.weak()));
+    let weak = move || {
+        data.with(|d| {
+            d.as_ref()
+                .and_then(|d| d.details.as_ref())
+                .is_some_and(|d| d.weak())
+        })
+    };
     let details = move || {
         if !details_open.get() {
             return String::new();
@@ -145,11 +151,13 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
         data.with(|d| {
             let d = d.as_ref();
             let path = d.and_then(|d| d.path).map_or("–".into(), |p| p.label());
-            d.and_then(|d| d.details.clone()).unwrap_or_default().text(&path)
+            d.and_then(|d| d.details.clone())
+                .unwrap_or_default()
+                .text(&path)
         })
     };
     view! {
-        <figure class="tile remote" data-testid="tile" data-local="false" data-peer-id=id.clone()
+        <figure class="tile remote" data-testid="tile" data-local="false"
             node_ref=tile data-peer=id data-state=move || state.get()
             data-hand=move || hand.get().is_some().to_string()
             data-spotlight=spotlit data-weak=move || weak().to_string()>
@@ -172,14 +180,14 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 </span>
             })}
             <span class="hand-mark" hidden=move || hand.get().is_none()
-                title=move || format!("Hand raised ({})", hand.get().unwrap_or(0))>
-                {super::controls::icon_hand(16)}
+                title="Hand raised (its place in the queue)">
+                {super::controls::icon_hand()}
                 {move || hand.get().unwrap_or(0).to_string()}
             </span>
             <TileActions key pin=true tile video details=Some(details_open) />
             <p class="details" data-testid="details" role="status" hidden=move || !details_open.get()>{details}</p>
             <figcaption>
-                <span class="weak" title="Weak connection: packets are lost or delayed" aria-label="Weak connection">{icon_weak()}</span>
+                <span class="weak" title="Weak connection: packets are lost or delayed" aria-label="Weak connection"><span class="icon i-weak" aria-hidden="true"></span></span>
                 <span class="tile-name">{move || name.get()}</span>
                 <Badges audio=audio video=video_on />
             </figcaption>
@@ -214,7 +222,7 @@ pub fn ScreenTile(
     let spotlit = spotlit(Signal::stored(key.clone()));
     view! {
         <figure class="tile screen" data-testid="screen-tile" data-local=local.to_string()
-            node_ref=tile data-peer-id=peer.unwrap_or_default()
+            node_ref=tile data-sharer=peer.unwrap_or_default()
             data-spotlight=spotlit>
             <video node_ref=video autoplay=true playsinline=true muted=local prop:muted=local
                 class:remote-video=!local aria-label=move || label.get()></video>
@@ -243,10 +251,10 @@ fn Badges(audio: Signal<bool>, video: Signal<bool>) -> impl IntoView {
     view! {
         <span class="badges">
                 <span class="badge" hidden=audio data-testid="badge-muted" title="Microphone off" aria-label="Microphone off">
-                    {icon_mic_off()}
+                    <span class="icon i-mic-off" aria-hidden="true"></span>
                 </span>
                 <span class="badge" hidden=video data-testid="badge-camera-off" title="Camera off" aria-label="Camera off">
-                    {icon_cam_off()}
+                    <span class="icon i-cam-off" aria-hidden="true"></span>
                 </span>
         </span>
     }
@@ -290,28 +298,4 @@ pub fn initials(name: &str) -> String {
         .filter_map(|w| w.chars().next())
         .take(2)
         .collect()
-}
-
-fn icon_mic_off() -> impl IntoView {
-    view! {
-        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
-            <path fill="currentColor" d="M19 11h-1.7c0 .74-.16 1.43-.43 2.05l1.23 1.23c.56-.98.9-2.09.9-3.28zm-4.02.17c0-.06.02-.11.02-.17V5c0-1.66-1.34-3-3-3S9 3.34 9 5v.18l5.98 5.99zM4.27 3 3 4.27l6.01 6.01V11c0 1.66 1.33 3 2.99 3 .22 0 .44-.03.65-.08l1.66 1.66c-.71.33-1.5.52-2.31.52-2.76 0-5.3-2.1-5.3-5.1H5c0 3.41 2.72 6.23 6 6.72V21h2v-3.28c.91-.13 1.77-.45 2.54-.9L19.73 21 21 19.73 4.27 3z"/>
-        </svg>
-    }
-}
-
-fn icon_cam_off() -> impl IntoView {
-    view! {
-        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
-            <path fill="currentColor" d="M21 6.5l-4 4V7c0-.55-.45-1-1-1H9.82L21 17.18V6.5zM3.27 2 2 3.27 4.73 6H4c-.55 0-1 .45-1 1v10c0 .55.45 1 1 1h12c.21 0 .39-.08.54-.18L19.73 21 21 19.73 3.27 2z"/>
-        </svg>
-    }
-}
-
-fn icon_weak() -> impl IntoView {
-    view! {
-        <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
-            <path fill="currentColor" d="M2 22h4v-6H2v6zm7 0h4V12H9v10zm11.6-11L19 12.6 17.4 11 16 12.4l1.6 1.6-1.6 1.6 1.4 1.4 1.6-1.6 1.6 1.6 1.4-1.4-1.6-1.6 1.6-1.6z"/>
-        </svg>
-    }
 }

@@ -1,8 +1,8 @@
 //! The call page's hooks: the screen I share, and the keyboard shortcuts.
 
+use super::capture::Camera;
 use crate::rtc::call::Call;
 use crate::rtc::media;
-use super::capture::Camera;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::MediaStream;

@@ -183,14 +183,21 @@ fn InCall(
     let tiles = view_state.tiles;
     let has_remote = move || tiles.with(|t| !t.is_empty());
     let count = move || tiles.with(Vec::len) + usize::from(!viewer_only.get());
-    let remote_screens = move || {
-        tiles.with(|t| {
+    // Who shares a screen (id, name), changed only when that changes (the
+    // tiles change every second): the screens are rebuilt only then, so a
+    // plain list does what a keyed <For> would, for less wasm.
+    let remote_screens = RwSignal::new(Vec::<(String, String)>::new());
+    Effect::new(move |_| {
+        let now: Vec<(String, String)> = tiles.with(|t| {
             t.iter()
                 .filter(|x| x.screen.is_some())
                 .map(|x| (x.id.clone(), x.name.clone()))
-                .collect::<Vec<_>>()
-        })
-    };
+                .collect()
+        });
+        if remote_screens.with_untracked(|s| *s != now) {
+            remote_screens.set(now);
+        }
+    });
     let sharing = Signal::derive(move || screen.stream.with(Option::is_some));
     let any_screen = move || sharing.get() || tiles.with(|t| t.iter().any(|x| x.screen.is_some()));
     let invite = StoredValue::new(opts.invite_link());
@@ -201,14 +208,26 @@ fn InCall(
             if sharing.get() {
                 return Some("screen:".to_owned());
             }
-            tiles.with(|t| t.iter().find(|x| x.screen.is_some()).map(|x| format!("screen:{}", x.id)))
+            tiles.with(|t| {
+                t.iter()
+                    .find(|x| x.screen.is_some())
+                    .map(|x| format!("screen:{}", x.id))
+            })
         },
         view_state.active.into(),
-        move || tiles.with(|t| t.first().map(|x| x.id.clone())).or_else(|| my_id.get()),
+        move || {
+            tiles
+                .with(|t| t.first().map(|x| x.id.clone()))
+                .or_else(|| my_id.get())
+        },
     );
     provide_context(stage);
     let spotlight = move || stage.layout.get() == Layout::Spotlight;
-    let screen_featured = move || stage.featured.with(|f| f.as_ref().is_some_and(|f| f.starts_with("screen:")));
+    let screen_featured = move || {
+        stage
+            .featured
+            .with(|f| f.as_ref().is_some_and(|f| f.starts_with("screen:")))
+    };
 
     view! {
             <main class="center-card" data-testid="left" hidden=move || view_state.status.get() != Status::Left>
@@ -241,17 +260,16 @@ fn InCall(
                     </div>
                 <p class="banner info hands" data-testid="hands" role="status"
                     hidden=move || hands.with(Vec::is_empty)>
-                    {crate::components::icon_hand(18)}
+                    {crate::components::icon_hand()}
                     {move || format!("Hands raised, in order: {}", hands.get().join(", "))}
                 </p>
                     <div class="screens" hidden=move || !any_screen()>
-                        <For each=remote_screens key=|s| s.clone() let:s>
-                            <ScreenTile peer=Some(s.0.clone()) label=format!("{}'s screen", s.1)
-                                stream=Signal::derive_local({
-                                    let id = s.0.clone();
-                                    move || tiles.with(|t| t.iter().find(|x| x.id == id).and_then(|x| x.screen.clone()))
+                        {move || remote_screens.get().into_iter().map(|(id, name)| view! {
+                            <ScreenTile peer=Some(id.clone()) label=format!("{name}'s screen")
+                                stream=Signal::derive_local(move || {
+                                    tiles.with(|t| t.iter().find(|x| x.id == id).and_then(|x| x.screen.clone()))
                                 }) />
-                        </For>
+                        }).collect_view()}
                         <Show when=move || sharing.get()>
                             <ScreenTile peer=None label="Your screen".to_owned()
                                 stream=Signal::derive_local(move || screen.stream.get()) />

@@ -40,15 +40,23 @@ fn Picker(
             <label for=id>{label}</label>
             <select id=id disabled=move || list.with(Vec::is_empty)
                 on:change=move |ev| on_pick.run(event_target_value(&ev))>
-                <Show when=move || list.with(Vec::is_empty)>
-                    <option value="">"None found"</option>
-                </Show>
-                <For each=move || list.get() key=|d| d.id.clone() let:d>
-                    <option value=d.id.clone()
-                        prop:selected={ let id = d.id.clone(); move || chosen.with(|c| c.as_deref() == Some(id.as_str())) }>
-                        {d.label}
-                    </option>
-                </For>
+                // A handful of options, rebuilt when the devices change (a
+                // keyed <For> costs more wasm than it saves here).
+                {move || {
+                    let devices = list.get();
+                    if devices.is_empty() {
+                        return view! { <option value="">"None found"</option> }.into_any();
+                    }
+                    devices.into_iter().map(|d| {
+                        let id = d.id.clone();
+                        view! {
+                            <option value=d.id
+                                prop:selected=move || chosen.with(|c| c.as_deref() == Some(id.as_str()))>
+                                {d.label}
+                            </option>
+                        }
+                    }).collect_view().into_any()
+                }}
             </select>
         </div>
     }

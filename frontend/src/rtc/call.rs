@@ -62,6 +62,8 @@ pub(super) struct Inner {
     /// My microphone's level (0-100), from `_mic`.
     mic_level: Rc<Cell<u8>>,
     _mic: Option<super::devices::MicLevel>,
+    /// A round of getStats is under way.
+    measuring: bool,
     ever_connected: bool,
     _tick: Option<Interval>,
     _levels: Option<Interval>,
@@ -95,6 +97,7 @@ impl Call {
             speech: super::speech::Speech::default(),
             mic_level: Rc::new(Cell::new(0)),
             _mic: None,
+            measuring: false,
             ever_connected: false,
             _tick: None,
             _levels: None,

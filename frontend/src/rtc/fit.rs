@@ -133,7 +133,11 @@ mod tests {
         assert_eq!(size_scale(CAM, (1280, 960)), 1.0, "never up");
         assert_eq!(size_scale(CAM, (600, 450)), 1.0, "within the slack");
         assert_eq!(size_scale(CAM, (320, 240)), 2.0);
-        assert_eq!(size_scale(CAM, (320, 120)), 2.0, "a wide tile crops: width decides");
+        assert_eq!(
+            size_scale(CAM, (320, 120)),
+            2.0,
+            "a wide tile crops: width decides"
+        );
         assert_eq!(size_scale(CAM, (1, 1)), 16.0, "at most 16");
         assert_eq!(size_scale((0, 0), (320, 240)), 1.0, "camera size unknown");
     }
@@ -144,13 +148,21 @@ mod tests {
             let shown = vec![Some((640, 480)); n];
             let got = plan_views(600, CAM, &shown);
             assert!(got.iter().all(|p| *p == plan(600, n)), "{n}: {got:?}");
-            assert_eq!(plan_views(600, CAM, &vec![None; n]), got, "unreported is full size");
+            assert_eq!(
+                plan_views(600, CAM, &vec![None; n]),
+                got,
+                "unreported is full size"
+            );
         }
     }
 
     #[test]
     fn small_tiles_get_fewer_pixels_and_bits_and_hidden_ones_none() {
-        let got = plan_views(2_500, CAM, &[Some((1280, 960)), Some((160, 120)), Some((0, 0))]);
+        let got = plan_views(
+            2_500,
+            CAM,
+            &[Some((1280, 960)), Some((160, 120)), Some((0, 0))],
+        );
         assert_eq!(got[0].scale_down, 1.0);
         assert_eq!(got[1].scale_down, 4.0);
         assert!(got[1].active && !got[2].active);
@@ -162,7 +174,10 @@ mod tests {
         let got = plan_views(500, CAM, &[Some((640, 480)), Some((320, 240))]);
         assert_eq!(got[0].max_bitrate_bps, 400_000);
         assert_eq!(got[1].max_bitrate_bps, 100_000);
-        assert_eq!(got[1].scale_down, 4.0, "100 kbit/s: a quarter, whatever the tile");
+        assert_eq!(
+            got[1].scale_down, 4.0,
+            "100 kbit/s: a quarter, whatever the tile"
+        );
         assert_eq!(plan_views(500, CAM, &[]), vec![]);
         assert!(!plan_views(500, CAM, &[Some((0, 0))])[0].active);
     }

@@ -38,7 +38,8 @@ impl Speech {
     /// Takes a reading of every voice (`mine` is never the active speaker:
     /// nobody needs to be shown themselves).
     pub fn update(&mut self, now: f64, levels: &[(String, u8)], mine: Option<&str>) {
-        self.voices.retain(|v| levels.iter().any(|(id, _)| *id == v.id));
+        self.voices
+            .retain(|v| levels.iter().any(|(id, _)| *id == v.id));
         for (id, level) in levels {
             let at = match self.voices.iter().position(|v| v.id == *id) {
                 Some(at) => at,
@@ -133,7 +134,11 @@ mod tests {
         read(&mut s, 0.0, &[("me", 90), ("a", 50)]);
         assert_eq!(s.active(), Some("a"));
         for t in 1..10 {
-            read(&mut s, f64::from(t) * 200.0, &[("me", 90), ("a", 50), ("b", 52)]);
+            read(
+                &mut s,
+                f64::from(t) * 200.0,
+                &[("me", 90), ("a", 50), ("b", 52)],
+            );
         }
         assert_eq!(s.active(), Some("a"), "b is not louder by the margin");
         for t in 10..20 {

@@ -73,11 +73,19 @@ impl Details {
             height: now.height,
             fps: now.fps.round() as u32,
             codec: now.codec.clone(),
-            route: if now.relay.is_empty() {
-                format!("{} → {}, {}", now.local, now.remote, now.protocol)
-            } else {
-                format!("{} → {}, {} to TURN", now.local, now.remote, now.relay)
-            },
+            route: [
+                now.local.as_str(),
+                " → ",
+                &now.remote,
+                ", ",
+                if now.relay.is_empty() {
+                    &now.protocol
+                } else {
+                    &now.relay
+                },
+                if now.relay.is_empty() { "" } else { " to TURN" },
+            ]
+            .concat(),
         }
     }
 
@@ -85,37 +93,24 @@ impl Details {
         self.loss_pct >= WEAK_LOSS_PCT || self.rtt_ms.is_some_and(|r| r >= WEAK_RTT_MS)
     }
 
-    /// The panel's text: a line per row, `path` (how media travels) first.
+    /// The panel's text, a line per figure, `path` (how media travels) first.
     pub fn text(&self, path: &str) -> String {
-        let mut out = format!("Path: {path}");
-        for (k, v) in self.rows() {
-            out.push('\n');
-            out.push_str(k);
-            out.push_str(": ");
-            out.push_str(&v);
-        }
-        out
-    }
-
-    /// The panel's rows: (label, value).
-    pub fn rows(&self) -> [(&'static str, String); 7] {
-        [
-            ("Round trip", self.rtt_ms.map_or("–".into(), |r| format!("{r} ms"))),
-            ("Packet loss", {
-                // Tenths by hand: formatting a float would pull ~20 KB of
-                // float printing into the wasm.
-                let tenths = (self.loss_pct * 10.0).round() as u32;
-                format!("{}.{} %", tenths / 10, tenths % 10)
-            }),
-            ("Jitter", format!("{} ms", self.jitter_ms)),
-            ("Bitrate", format!("{} kbit/s", self.kbps)),
-            (
-                "Video",
-                format!("{}×{} at {} fps", self.width, self.height, self.fps),
-            ),
-            ("Codec", self.codec.clone()),
-            ("Route", self.route.clone()),
-        ]
+        // Loss in tenths by hand: formatting a float would pull ~20 KB of
+        // float printing into the wasm.
+        let tenths = (self.loss_pct * 10.0).round() as u32;
+        let rtt = self.rtt_ms.map_or("–".into(), |r| format!("{r} ms"));
+        format!(
+            "Path: {path}\nRound trip: {rtt}\nPacket loss: {}.{} %\nJitter: {} ms\nBitrate: {} kbit/s\nVideo: {}×{} at {} fps\nCodec: {}\nRoute: {}",
+            tenths / 10,
+            tenths % 10,
+            self.jitter_ms,
+            self.kbps,
+            self.width,
+            self.height,
+            self.fps,
+            self.codec,
+            self.route
+        )
     }
 }
 
@@ -200,8 +195,11 @@ pub async fn read(pc: RtcPeerConnection) -> Option<Counters> {
         }
     }
     if let Some(codec) = codec {
-        let mime = text(&codec, "mimeType");
-        c.codec = mime.rsplit('/').next().unwrap_or_default().to_owned();
+        // "video/VP8" -> "VP8".
+        c.codec = text(&codec, "mimeType")
+            .get(6..)
+            .unwrap_or_default()
+            .to_owned();
     }
     if let Some(pair) = pair {
         c.rtt_s = get(&pair, "currentRoundTripTime").as_f64();
@@ -251,14 +249,16 @@ mod tests {
         assert_eq!(d.jitter_ms, 4);
         assert_eq!(d.fps, 20);
         assert!(!d.weak());
-        assert_eq!(d.rows()[0].1, "12 ms");
-        assert_eq!(d.rows()[1].1, "2.0 %");
-        assert_eq!(d.rows()[4].1, "640×480 at 20 fps");
-        assert_eq!(d.rows()[6].1, "host → host, udp");
-        assert!(d.text("Direct").starts_with("Path: Direct\nRound trip: 12 ms\nPacket loss: 2.0 %\n"));
+        assert_eq!(
+            d.text("Direct"),
+            "Path: Direct\nRound trip: 12 ms\nPacket loss: 2.0 %\nJitter: 4 ms\nBitrate: 1000 kbit/s\nVideo: 640×480 at 20 fps\nCodec: VP8\nRoute: host → host, udp"
+        );
         let mut relayed = at(2_000.0, 0.0, 0.0, 0.0);
         (relayed.local, relayed.relay) = ("relay".into(), "tcp".into());
-        assert_eq!(Details::between(&relayed, &relayed).route, "relay → host, tcp to TURN");
+        assert_eq!(
+            Details::between(&relayed, &relayed).route,
+            "relay → host, tcp to TURN"
+        );
     }
 
     #[test]
@@ -271,6 +271,6 @@ mod tests {
         // Counters that went backwards (a new connection) are not a loss.
         let d = Details::between(&at(0.0, 9.0, 50.0, 50.0), &at(1_000.0, 0.0, 0.0, 0.0));
         assert_eq!((d.kbps, d.loss_pct), (0, 0.0));
-        assert_eq!(Details::default().rows()[0].1, "–");
+        assert!(Details::default().text("–").contains("Round trip: –\n"));
     }
 }

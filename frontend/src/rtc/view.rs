@@ -203,8 +203,7 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
         )
     });
     let has_conn = live.is_some();
-    let (stream, screen, path, ice_error, details) =
-        live.unwrap_or((None, None, None, None, None));
+    let (stream, screen, path, ice_error, details) = live.unwrap_or((None, None, None, None, None));
     let state = match p.inbound_state() {
         _ if has_conn && p.healing() => TileState::Reconnecting,
         s if has_conn => TileState::Conn(s),

@@ -4,8 +4,8 @@
 //! broadcaster at (sent as `viewSize`), and my video senders' plans from
 //! the sizes my viewers report and my measured uplink.
 
-use super::handlers::{refresh, send};
 use super::Shared;
+use super::handlers::{refresh, send};
 use crate::browser;
 use crate::rtc::negotiation::{ConnId, Dir};
 use crate::rtc::stats::{self, Details};
@@ -53,7 +53,11 @@ pub(super) fn read_levels(call: &Shared) {
                 continue;
             };
             let peer = el.get_attribute("data-peer").unwrap_or_default();
-            let on = if speaking.contains(&peer) { "true" } else { "false" };
+            let on = if speaking.contains(&peer) {
+                "true"
+            } else {
+                "false"
+            };
             // Failure is impossible for a valid name; nothing to do if it were.
             let _ = el.set_attribute("data-speaking", on);
         }
@@ -66,7 +70,14 @@ pub(super) fn read_levels(call: &Shared) {
 /// Reads every connection's stats; then the tiles, the sizes I show, and
 /// my senders' plans follow.
 pub(super) fn measure(call: &Shared) {
-    let conns = call.borrow().conns.clone();
+    let conns = {
+        let mut i = call.borrow_mut();
+        // A slow round (a busy machine) is not piled on.
+        if std::mem::replace(&mut i.measuring, true) {
+            return;
+        }
+        i.conns.clone()
+    };
     let weak = Rc::downgrade(call);
     spawn_local(async move {
         for (dir, id, conn, pc) in conns.all() {
@@ -82,6 +93,7 @@ pub(super) fn measure(call: &Shared) {
             });
         }
         if let Some(call) = weak.upgrade() {
+            call.borrow_mut().measuring = false;
             report_views(&call);
             plan_bitrates(&call);
             refresh(&call);
