@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod rooms;
 pub mod session;
 pub mod state;
+pub mod tls;
 pub mod turn;
 
 pub use state::{Admitted, Refused, Relay};
@@ -159,18 +160,43 @@ pub async fn run(
     let turn = start_turn(&mut config, &metrics)
         .await
         .map_err(std::io::Error::other)?;
+    let tls = match config.tls.source(listener.local_addr()?) {
+        Some(source) => Some(tls::Certs::open(&source).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let relay = Relay::with_metrics(config, metrics);
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY: {e}");
-        }
-    });
     let stop = relay.shutdown.clone();
-    let service = app(relay.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
-    let server = tokio::spawn(server);
+    let server = match &tls {
+        Some(certs) => {
+            tracing::info!(sha256 = %certs.fingerprint(), "serving HTTPS and WSS");
+            certs.watch(relay.config.tls.check_every, stop.clone());
+            if let Some(addr) = relay.config.tls.redirect_http {
+                redirect_http(addr, listener.local_addr()?.port(), stop.clone()).await?;
+            }
+            let listener = tls::TlsListener::new(listener, tls::acceptor(Arc::clone(certs)))?;
+            let service = app(relay.clone())
+                .layer(axum::middleware::map_request(tls::peer_addr))
+                .into_make_service_with_connect_info::<tls::TlsAddr>();
+            tokio::spawn(
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop.clone().cancelled_owned())
+                    .into_future(),
+            )
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY: {e}");
+                }
+            });
+            let service = app(relay.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop.clone().cancelled_owned())
+                    .into_future(),
+            )
+        }
+    };
     let registry = relay.registry.clone();
     tokio::select! {
         () = shutdown => {}
@@ -198,6 +224,56 @@ pub async fn run(
             tracing::warn!("some connections did not close within {grace:?}");
             Ok(())
         }
+    }
+}
+
+/// Answers plain HTTP on `addr` with a permanent redirect to the same
+/// host and path over HTTPS on `https_port`, until `stop`.
+async fn redirect_http(
+    addr: SocketAddr,
+    https_port: u16,
+    stop: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!("redirecting http://{} to HTTPS", listener.local_addr()?);
+    let to_https = move |headers: HeaderMap, uri: axum::http::Uri| async move {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(host_without_port)
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-[]:".contains(&b))
+            });
+        let Some(host) = host else {
+            return (StatusCode::BAD_REQUEST, "no Host\n").into_response();
+        };
+        let port = if https_port == 443 {
+            String::new()
+        } else {
+            format!(":{https_port}")
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        axum::response::Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
+    };
+    let app = Router::new().fallback(to_https);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!("HTTP redirect: {e}");
+        }
+    });
+    Ok(())
+}
+
+/// `host:port` or `[v6]:port` without the port.
+fn host_without_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
     }
 }
 

@@ -26,7 +26,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!("meshcast relay on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls.source(addr).is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("meshcast relay on {scheme}://{addr}");
     relay::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }
