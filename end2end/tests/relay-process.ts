@@ -3,6 +3,7 @@
 // started here is killed by `stopAllRelays()` (call it in afterEach).
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { ensureArtifactsDir } from './helpers';
 
@@ -17,12 +18,25 @@ export interface RelayOptions {
   host?: string;
   /** Extra relay flags. */
   extra?: string[];
+  /** It serves HTTPS (started with TLS flags in `extra`): checked over TLS, any certificate. */
+  https?: boolean;
+}
+
+/** Whether GET `url` answers 200, over TLS without checking the certificate. */
+function httpsOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
 }
 
 export class RelayProcess {
   child: ChildProcess | null = null;
   readonly logFile: string;
-  /** http://127.0.0.1:PORT (works for any bind address). */
+  /** http(s)://127.0.0.1:PORT (works for any bind address). */
   readonly base: string;
 
   constructor(
@@ -30,7 +44,7 @@ export class RelayProcess {
     readonly opts: RelayOptions = {},
   ) {
     this.logFile = path.join(ensureArtifactsDir(), `relay-${port}.log`);
-    this.base = `http://127.0.0.1:${port}`;
+    this.base = `${opts.https ? 'https' : 'http'}://127.0.0.1:${port}`;
     fs.writeFileSync(this.logFile, '');
   }
 
@@ -55,10 +69,14 @@ export class RelayProcess {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`relay on port ${this.port} exited at start (${child.exitCode ?? child.signalCode}); see ${this.logFile}`);
       }
-      try {
-        if ((await fetch(`${this.base}/healthz`)).ok) return spawnedAt;
-      } catch {
-        // not listening yet
+      if (this.opts.https) {
+        if (await httpsOk(`${this.base}/healthz`)) return spawnedAt;
+      } else {
+        try {
+          if ((await fetch(`${this.base}/healthz`)).ok) return spawnedAt;
+        } catch {
+          // not listening yet
+        }
       }
       await new Promise((r) => setTimeout(r, 25));
     }

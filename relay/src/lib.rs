@@ -168,7 +168,10 @@ pub async fn run(
     let stop = relay.shutdown.clone();
     let server = match &tls {
         Some(certs) => {
-            tracing::info!(sha256 = %certs.fingerprint(), "serving HTTPS and WSS");
+            tracing::info!(
+                "serving HTTPS and WSS; certificate SHA-256 {}",
+                certs.fingerprint()
+            );
             certs.watch(relay.config.tls.check_every, stop.clone());
             if let Some(addr) = relay.config.tls.redirect_http {
                 redirect_http(addr, listener.local_addr()?.port(), stop.clone()).await?;
