@@ -147,6 +147,14 @@ test('the speaker gets the ring and the spotlight; a pin beats it; details show 
     await adaOnCyd.getByRole('button', { name: 'Connection details', exact: true }).click();
     await expect(adaOnCyd.getByTestId('details')).toContainText(/Bitrate: [1-9]/);
     await shot(cyd.page, 'details-390x844.png');
+
+    // A pinned peer who leaves takes the pin along: the speaker is back.
+    const cydOnBob = remoteTile(bob.page, 'Cyd');
+    await cydOnBob.hover();
+    await cydOnBob.getByRole('button', { name: 'Pin', exact: true }).click();
+    await expect(cydOnBob).toHaveAttribute('data-spotlight', 'true');
+    await cyd.context.close();
+    await expect(remoteTile(bob.page, 'Ada'), 'Cyd left: Ada, speaking, is the spotlight again').toHaveAttribute('data-spotlight', 'true');
   } finally {
     await Promise.all([quiet.close(), loud.close()]);
   }

@@ -156,14 +156,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut config = config;
-    let metrics = Arc::new(metrics::Metrics::default());
-    let turn = start_turn(&mut config, &metrics)
-        .await
-        .map_err(std::io::Error::other)?;
+    // What can fail at start fails before anything (TURN) is running.
     let tls = match config.tls.source(listener.local_addr()?) {
         Some(source) => Some(tls::Certs::open(&source).map_err(std::io::Error::other)?),
         None => None,
     };
+    let redirect = match (&tls, config.tls.redirect_http) {
+        (Some(_), Some(addr)) => Some(TcpListener::bind(addr).await?),
+        _ => None,
+    };
+    let metrics = Arc::new(metrics::Metrics::default());
+    let turn = start_turn(&mut config, &metrics)
+        .await
+        .map_err(std::io::Error::other)?;
     let relay = Relay::with_metrics(config, metrics);
     let stop = relay.shutdown.clone();
     let server = match &tls {
@@ -173,8 +178,8 @@ pub async fn run(
                 certs.fingerprint()
             );
             certs.watch(relay.config.tls.check_every, stop.clone());
-            if let Some(addr) = relay.config.tls.redirect_http {
-                redirect_http(addr, listener.local_addr()?.port(), stop.clone()).await?;
+            if let Some(redirect) = redirect {
+                redirect_http(redirect, listener.local_addr()?.port(), stop.clone())?;
             }
             let listener = tls::TlsListener::new(listener, tls::acceptor(Arc::clone(certs)))?;
             let service = app(relay.clone())
@@ -230,14 +235,13 @@ pub async fn run(
     }
 }
 
-/// Answers plain HTTP on `addr` with a permanent redirect to the same
+/// Answers plain HTTP on `listener` with a permanent redirect to the same
 /// host and path over HTTPS on `https_port`, until `stop`.
-async fn redirect_http(
-    addr: SocketAddr,
+fn redirect_http(
+    listener: TcpListener,
     https_port: u16,
     stop: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
     tracing::info!("redirecting http://{} to HTTPS", listener.local_addr()?);
     let to_https = move |headers: HeaderMap, uri: axum::http::Uri| async move {
         let host = headers

@@ -27,7 +27,7 @@ use tokio_rustls::server::TlsStream;
 /// TLS handshakes in flight at most; more wait to be accepted.
 pub const MAX_HANDSHAKES: usize = 1024;
 /// A client that has not finished its handshake by then is dropped.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the certificate comes from.
 #[derive(Clone, Debug)]
@@ -74,7 +74,11 @@ pub fn load(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
     let key_der = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading the private key {}", key.display()))?;
     let signer = any_supported_type(&key_der).context("unsupported private key")?;
-    Ok(CertifiedKey::new(chain, signer))
+    let pair = CertifiedKey::new(chain, signer);
+    // A renewal caught between writing the certificate and the key.
+    pair.keys_match()
+        .context("the private key does not belong to the certificate")?;
+    Ok(pair)
 }
 
 impl Certs {
@@ -84,10 +88,11 @@ impl Certs {
             Source::Files { cert, key } => (cert.clone(), key.clone()),
             Source::SelfSigned { dir, names } => self_signed(dir, names)?,
         };
+        let stamped = stamp(&cert, &key);
         let loaded = load(&cert, &key)?;
         Ok(Arc::new(Self {
             current: RwLock::new(Arc::new(loaded)),
-            stamp: RwLock::new(stamp(&cert, &key)),
+            stamp: RwLock::new(stamped),
             cert,
             key,
         }))
@@ -96,12 +101,14 @@ impl Certs {
     /// Loads the files again; keeps the current certificate if they do not
     /// load (a renewal half written), and says so.
     pub fn reload(&self) -> anyhow::Result<()> {
+        // Stamped before reading: a change during the read is seen next time.
+        let stamped = stamp(&self.cert, &self.key);
         let loaded = load(&self.cert, &self.key)?;
         if let Ok(mut c) = self.current.write() {
             *c = Arc::new(loaded);
         }
         if let Ok(mut s) = self.stamp.write() {
-            *s = stamp(&self.cert, &self.key);
+            *s = stamped;
         }
         tracing::info!(cert = %self.cert.display(), sha256 = %self.fingerprint(), "TLS certificate loaded");
         Ok(())

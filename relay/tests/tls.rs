@@ -205,6 +205,19 @@ fn a_self_signed_certificate_is_kept_for_the_next_start() {
 }
 
 #[test]
+fn a_key_that_is_not_the_certificate_s_is_refused() {
+    let (a, b) = (temp_dir("pair-a"), temp_dir("pair-b"));
+    write_cert(&a);
+    write_cert(&b);
+    let mixed = Source::Files {
+        cert: a.join("cert.pem"),
+        key: b.join("key.pem"),
+    };
+    let err = Certs::open(&mixed).expect_err("a mismatched pair");
+    assert!(format!("{err:#}").contains("does not belong"), "{err:#}");
+}
+
+#[test]
 fn a_broken_renewal_keeps_the_current_certificate() {
     let dir = temp_dir("broken");
     write_cert(&dir);

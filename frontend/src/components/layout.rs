@@ -74,7 +74,7 @@ pub fn LayoutSwitch(
         <div class="layout-bar" role="group" aria-label="Layout" hidden=move || !shown.get()>
             {choice(Layout::Grid, "Grid")}
             {choice(Layout::Spotlight, "Spotlight")}
-            <button type="button" class="chip" hidden=move || !spot() aria-pressed=move || hidden.get().to_string()
+            <button type="button" class="chip" hidden=move || !spot()
                 on:click=move |_| hidden.update(|h| *h = !*h)>
                 {move || if hidden.get() { "Show others" } else { "Hide others" }}
             </button>

@@ -136,6 +136,15 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
     let tile = NodeRef::<Figure>::new();
     let key = Signal::stored(id.clone());
     let spotlit = spotlit(key);
+    // Its peer left: a pin on it goes too (or Spotlight would show nobody).
+    if let Some(stage) = use_context::<Stage>() {
+        let id = id.clone();
+        on_cleanup(move || {
+            if stage.pinned.with_untracked(|p| p.as_ref() == Some(&id)) {
+                stage.pinned.set(None);
+            }
+        });
+    }
     let details_open = RwSignal::new(false);
     let weak = move || {
         data.with(|d| {

@@ -222,6 +222,7 @@ fn InCall(
         },
     );
     provide_context(stage);
+
     let spotlight = move || stage.layout.get() == Layout::Spotlight;
     let screen_featured = move || {
         stage

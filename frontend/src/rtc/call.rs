@@ -183,6 +183,7 @@ impl Call {
             (i.conns.clone(), actions)
         };
         conns.send_screen(&screen);
+        conns.replan();
         self.renegotiate_all(actions);
     }
 
@@ -197,6 +198,7 @@ impl Call {
         };
         let conns = self.0.borrow().conns.clone();
         conns.stop_screen(&screen);
+        conns.replan();
         media::stop(&screen);
         self.renegotiate_all(actions);
     }

@@ -124,6 +124,12 @@ impl Connections {
             .collect()
     }
 
+    /// Forgets the plans applied to the outbound senders (new senders
+    /// came or went): the next plan applies to all of them.
+    pub fn replan(&self) {
+        self.each(Dir::Outbound, |p| p.plan = None);
+    }
+
     /// Runs `f` on every connection in `dir`, in table order.
     pub fn each(&self, dir: Dir, mut f: impl FnMut(&mut super::peer::Peer)) {
         for ((d, _), p) in self.0.borrow_mut().iter_mut() {

@@ -146,6 +146,12 @@ fn shown_size(peer: &PeerId) -> (u32, u32) {
     ) else {
         return (0, 0);
     };
+    // In its own Picture-in-picture window it is seen, tab hidden or not.
+    let pip = js_sys::Reflect::get(&doc, &"pictureInPictureElement".into())
+        .is_ok_and(|e| js_sys::Object::is(&e, &video));
+    if pip {
+        return (1280, 720);
+    }
     let (r, s) = (
         video.get_bounding_client_rect(),
         stage.get_bounding_client_rect(),
