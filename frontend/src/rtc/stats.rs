@@ -171,7 +171,7 @@ pub async fn read(pc: RtcPeerConnection) -> Option<Counters> {
         at_ms: crate::browser::now_ms(),
         ..Counters::default()
     };
-    let (mut codec, mut pair) = (None, None);
+    let (mut codec, mut pair, mut camera_mid) = (None, None, u32::MAX);
     for entry in js_sys::try_iter(&report).ok()??.flatten() {
         let s = js_sys::Reflect::get_u32(&entry, 1).ok()?;
         match text(&s, "type").as_str() {
@@ -180,13 +180,18 @@ pub async fn read(pc: RtcPeerConnection) -> Option<Counters> {
                 c.lost += num(&s, "packetsLost");
                 c.received += num(&s, "packetsReceived");
                 let jitter = num(&s, "jitter");
-                if text(&s, "kind") == "video" {
+                // The camera's video: the first m-line (a shared screen's
+                // comes after it).
+                // (An integer: parsing a float would pull ~15 KB into the wasm.)
+                let mid: u32 = text(&s, "mid").parse().unwrap_or(u32::MAX - 1);
+                if text(&s, "kind") == "video" && mid < camera_mid {
+                    camera_mid = mid;
                     c.width = num(&s, "frameWidth") as u32;
                     c.height = num(&s, "frameHeight") as u32;
                     c.fps = num(&s, "framesPerSecond");
                     c.jitter_s = jitter;
                     codec = by_id(&s, "codecId");
-                } else if c.jitter_s == 0.0 {
+                } else if c.jitter_s == 0.0 && text(&s, "kind") != "video" {
                     c.jitter_s = jitter;
                 }
             }
