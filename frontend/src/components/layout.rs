@@ -25,6 +25,16 @@ pub struct Stage {
     pub strip_hidden: RwSignal<bool>,
 }
 
+/// The key of a shared screen's tile: `peer`'s, or mine for `None`.
+pub fn screen_key(peer: Option<&str>) -> String {
+    ["screen:", peer.unwrap_or_default()].concat()
+}
+
+/// Whether `key` is a shared screen's.
+pub fn is_screen_key(key: &str) -> bool {
+    key.starts_with("screen:")
+}
+
 impl Stage {
     /// `featured`: pinned, else `screen`, else `speaker`, else `first`.
     pub fn new(

@@ -10,7 +10,7 @@ mod topbar;
 
 pub use chat::ChatPanel;
 pub use controls::{Controls, MediaToggles, Sending, icon_hand};
-pub use layout::{Layout, LayoutSwitch, Stage};
+pub use layout::{Layout, LayoutSwitch, Stage, is_screen_key, screen_key};
 pub use name::{NAME_KEY, NameDialog};
 pub use tile::{LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials};
 pub use topbar::TopBar;

@@ -227,7 +227,7 @@ pub fn ScreenTile(
         use_speaker(video);
     }
     let tile = NodeRef::<Figure>::new();
-    let key = format!("screen:{}", peer.as_deref().unwrap_or_default());
+    let key = super::layout::screen_key(peer.as_deref());
     let spotlit = spotlit(Signal::stored(key.clone()));
     view! {
         <figure class="tile screen" data-testid="screen-tile" data-local=local.to_string()

@@ -14,7 +14,7 @@ mod settings;
 use crate::browser;
 use crate::components::{
     ChatPanel, Controls, Layout, LayoutSwitch, LocalTile, NameDialog, RemoteTile, ScreenTile,
-    Sending, SoundGate, Speaker, Stage, TopBar,
+    Sending, SoundGate, Speaker, Stage, TopBar, is_screen_key, screen_key,
 };
 use crate::rtc::call::{Call, CallOptions};
 use crate::rtc::{CallView, Status, bitrate};
@@ -206,12 +206,12 @@ fn InCall(
     let stage = Stage::new(
         move || {
             if sharing.get() {
-                return Some("screen:".to_owned());
+                return Some(screen_key(None));
             }
             tiles.with(|t| {
                 t.iter()
                     .find(|x| x.screen.is_some())
-                    .map(|x| format!("screen:{}", x.id))
+                    .map(|x| screen_key(Some(&x.id)))
             })
         },
         view_state.active.into(),
@@ -227,7 +227,7 @@ fn InCall(
     let screen_featured = move || {
         stage
             .featured
-            .with(|f| f.as_ref().is_some_and(|f| f.starts_with("screen:")))
+            .with(|f| f.as_deref().is_some_and(is_screen_key))
     };
 
     view! {

@@ -71,6 +71,14 @@ pub(super) struct Inner {
 
 type Shared = Rc<RefCell<Inner>>;
 
+impl Inner {
+    /// Meters the microphone of `stream` (my speaking ring).
+    fn listen_to_mic(&mut self, stream: &MediaStream) {
+        let level = Rc::clone(&self.mic_level);
+        self._mic = super::devices::MicLevel::start(stream, move |l| level.set(l));
+    }
+}
+
 /// A handle to the running call. Cheap to clone; [`Call::leave`] ends it.
 #[derive(Clone)]
 pub struct Call(Shared);
@@ -141,8 +149,7 @@ impl Call {
     pub fn set_local_stream(&self, stream: MediaStream) {
         let actions = {
             let mut i = self.0.borrow_mut();
-            let level = Rc::clone(&i.mic_level);
-            i._mic = super::devices::MicLevel::start(&stream, move |l| level.set(l));
+            i.listen_to_mic(&stream);
             i.local = Some(stream);
             i.neg.local_media_ready(browser::now_ms())
         };
@@ -159,8 +166,7 @@ impl Call {
                 return;
             }
             if track.kind() == "audio" {
-                let level = Rc::clone(&i.mic_level);
-                i._mic = super::devices::MicLevel::start(&stream, move |l| level.set(l));
+                i.listen_to_mic(&stream);
             }
             i.local = Some(stream);
             i.conns.clone()

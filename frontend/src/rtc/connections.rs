@@ -127,14 +127,15 @@ impl Connections {
     /// Forgets the plans applied to the outbound senders (new senders
     /// came or went): the next plan applies to all of them.
     pub fn replan(&self) {
-        self.each(Dir::Outbound, |p| p.plan = None);
+        self.each(Dir::Outbound, |_, p| p.plan = None);
     }
 
-    /// Runs `f` on every connection in `dir`, in table order.
-    pub fn each(&self, dir: Dir, mut f: impl FnMut(&mut super::peer::Peer)) {
-        for ((d, _), p) in self.0.borrow_mut().iter_mut() {
+    /// Runs `f` on every connection in `dir` (with its remote peer), in
+    /// table order, without copying the table.
+    pub fn each(&self, dir: Dir, mut f: impl FnMut(&PeerId, &mut super::peer::Peer)) {
+        for ((d, id), p) in self.0.borrow_mut().iter_mut() {
             if *d == dir {
-                f(p);
+                f(id, p);
             }
         }
     }

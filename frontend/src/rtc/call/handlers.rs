@@ -65,7 +65,9 @@ fn on_message(call: &Shared, msg: ServerMsg) {
             browser::mark_once("welcome");
             // A size sent while the socket was down may be lost: say
             // them all again.
-            call.borrow().conns.each(Dir::Inbound, |p| p.shown = None);
+            call.borrow()
+                .conns
+                .each(Dir::Inbound, |_, p| p.shown = None);
             set_ice_servers(call, ice_servers.clone());
             call.borrow_mut().ever_connected = true;
             view.status.set(Status::Connected);

@@ -25,13 +25,10 @@ pub(super) const LEVELS_MS: u32 = 200;
 pub(super) fn read_levels(call: &Shared) {
     let (view, speaking, active) = {
         let mut i = call.borrow_mut();
-        let mut levels: Vec<(String, u8)> = i
-            .conns
-            .all()
-            .into_iter()
-            .filter(|c| c.0 == Dir::Inbound)
-            .map(|(_, id, _, pc)| (id.0, stats::received_level(&pc)))
-            .collect();
+        let mut levels: Vec<(String, u8)> = Vec::new();
+        i.conns.each(Dir::Inbound, |id, p| {
+            levels.push((id.0.clone(), stats::received_level(&p.pc)));
+        });
         let me = i.neg.me().map(|m| m.0.clone());
         if let Some(me) = &me {
             levels.push((me.clone(), i.mic_level.get()));
@@ -105,29 +102,21 @@ pub(super) fn measure(call: &Shared) {
 /// enough to matter.
 fn report_views(call: &Shared) {
     let conns = call.borrow().conns.clone();
-    for (dir, id, conn, _) in conns.all() {
-        if dir != Dir::Inbound {
-            continue;
+    let mut changed = Vec::new();
+    conns.each(Dir::Inbound, |id, p| {
+        let (width, height) = shown_size(id);
+        if fit::worth_sending(p.shown, (width, height)) {
+            p.shown = Some((width, height));
+            changed.push(ClientMsg::ViewSize {
+                to: id.clone(),
+                conn: p.conn,
+                width,
+                height,
+            });
         }
-        let (width, height) = shown_size(&id);
-        let changed = conns.with(dir, &id, conn, |p| {
-            let changed = fit::worth_sending(p.shown, (width, height));
-            if changed {
-                p.shown = Some((width, height));
-            }
-            changed
-        });
-        if changed == Some(true) {
-            send(
-                call,
-                &ClientMsg::ViewSize {
-                    to: id,
-                    conn,
-                    width,
-                    height,
-                },
-            );
-        }
+    });
+    for msg in &changed {
+        send(call, msg);
     }
 }
 
@@ -185,7 +174,7 @@ pub(super) fn plan_bitrates(call: &Shared) {
     let mut shown = Vec::new();
     // The uplink estimate: every connection's, summed, once all have one.
     let mut measured = Some(0.0);
-    conns.each(Dir::Outbound, |p| {
+    conns.each(Dir::Outbound, |_, p| {
         shown.push(p.shown);
         let own = p.counters.as_ref().and_then(|c| c.available_out);
         measured = measured.zip(own).map(|(a, b)| a + b);
@@ -206,7 +195,7 @@ pub(super) fn plan_bitrates(call: &Shared) {
     let size = i.local.as_ref().map_or((0, 0), media::video_size);
     drop(i);
     let mut plans = fit::plan_views(camera_budget, size, &shown).into_iter();
-    conns.each(Dir::Outbound, |p| {
+    conns.each(Dir::Outbound, |_, p| {
         let want = plans.next().map(|camera| (camera, screen));
         if let Some((camera, screen)) = want.filter(|_| p.plan != want) {
             p.plan = want;
