@@ -21,6 +21,14 @@ function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** Runs iptables in the test namespace itself; refuses anywhere else. */
+export function iptablesInTestNs(args: string[]): void {
+  const ns = process.env.MESHCAST_E2E_NS;
+  const here = execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8' }).trim();
+  if (!ns || here !== ns) throw new Error(`refusing to touch iptables outside the test namespace (in "${here}")`);
+  run('iptables', ['-w', ...args]);
+}
+
 export class IsolatedNet {
   /** Chromium wrapper that runs the browser inside the namespace. */
   readonly wrapper: string;

@@ -3,11 +3,12 @@
 // credentials are refused and explained. Each test starts its own TURN
 // server and relay (inside the test namespace, on loopback, which both TURN
 // servers are told to allow: test only).
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, expectMediaFlowing, openParticipant, remoteTile, test } from './helpers';
+import { iptablesInTestNs } from './netns';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RELAY_BIN = process.env.MESHCAST_RELAY_BIN ?? path.join(ROOT, 'target', 'release', 'meshcast-relay');
@@ -232,10 +233,5 @@ async function outboundUfrags(page: import('@playwright/test').Page) {
 
 /** Drops (or again lets through) every UDP packet in this test namespace. */
 function udp(on: boolean): void {
-  const ns = process.env.MESHCAST_E2E_NS;
-  const here = execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8' }).trim();
-  if (!ns || here !== ns) throw new Error(`refusing to touch iptables outside the test namespace (in "${here}")`);
-  for (const chain of ['INPUT', 'OUTPUT']) {
-    execFileSync('iptables', ['-w', on ? '-D' : '-I', chain, '-p', 'udp', '-j', 'DROP']);
-  }
+  for (const chain of ['INPUT', 'OUTPUT']) iptablesInTestNs([on ? '-D' : '-I', chain, '-p', 'udp', '-j', 'DROP']);
 }

@@ -3,8 +3,13 @@
 
 use crate::turn::policy::Cidr;
 use clap::{Args, Parser};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::{path::PathBuf, time::Duration};
+
+mod tls;
+mod turn;
+pub use tls::TlsArgs;
+pub use turn::TurnArgs;
 
 #[derive(Parser, Clone, Debug)]
 #[command(name = "meshcast-relay", version, about = "meshcast's signaling relay")]
@@ -50,84 +55,6 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// HTTPS and WSS on `--listen` (see `tls.rs`).
-#[derive(Args, Clone, Debug)]
-pub struct TlsArgs {
-    /// Serve HTTPS and WSS with this certificate chain (PEM), reloaded when
-    /// the file changes or on SIGHUP. Needs --tls-key.
-    #[arg(
-        id = "tls_cert",
-        long = "tls-cert",
-        env = "MESHCAST_TLS_CERT",
-        requires = "tls_key"
-    )]
-    pub cert: Option<PathBuf>,
-
-    /// The certificate's private key (PEM).
-    #[arg(
-        id = "tls_key",
-        long = "tls-key",
-        env = "MESHCAST_TLS_KEY",
-        requires = "tls_cert"
-    )]
-    pub key: Option<PathBuf>,
-
-    /// Serve HTTPS with a self-signed certificate for the listen address (a
-    /// LAN): its SHA-256 fingerprint is printed, and it is kept in
-    /// --state-dir so it survives restarts.
-    #[arg(
-        long = "tls-self-signed",
-        env = "MESHCAST_TLS_SELF_SIGNED",
-        conflicts_with = "tls_cert"
-    )]
-    pub self_signed: bool,
-
-    /// More names (DNS names or IP addresses) for the self-signed
-    /// certificate, comma-separated.
-    #[arg(long = "tls-name", env = "MESHCAST_TLS_NAMES", value_delimiter = ',')]
-    pub names: Vec<String>,
-
-    /// Where the relay keeps what must survive a restart.
-    #[arg(
-        long = "state-dir",
-        env = "MESHCAST_STATE_DIR",
-        default_value = "meshcast-state"
-    )]
-    pub state_dir: PathBuf,
-
-    /// Also answer plain HTTP on this address with a redirect to HTTPS
-    /// (e.g. 0.0.0.0:80).
-    #[arg(long = "redirect-http", env = "MESHCAST_REDIRECT_HTTP")]
-    pub redirect_http: Option<SocketAddr>,
-
-    /// How often the certificate files are checked for a renewal.
-    #[arg(long = "tls-check-every", env = "MESHCAST_TLS_CHECK_EVERY", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub check_every: Duration,
-}
-
-impl TlsArgs {
-    /// Where the certificate comes from, if TLS is on.
-    pub fn source(&self, listen: SocketAddr) -> Option<crate::tls::Source> {
-        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            return Some(crate::tls::Source::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            });
-        }
-        self.self_signed.then(|| {
-            let mut names = vec!["localhost".to_owned()];
-            if !listen.ip().is_unspecified() {
-                names.push(listen.ip().to_string());
-            }
-            names.extend(self.names.iter().cloned());
-            crate::tls::Source::SelfSigned {
-                dir: self.state_dir.clone(),
-                names,
-            }
-        })
-    }
-}
-
 #[derive(Args, Clone, Debug)]
 pub struct IceArgs {
     /// STUN URLs handed to clients. Comma-separated; "none" (or empty) for none.
@@ -152,105 +79,6 @@ pub struct IceArgs {
     /// Lifetime of a TURN credential.
     #[arg(long, env = "MESHCAST_TURN_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub turn_ttl: Duration,
-}
-
-/// The embedded TURN server (off unless --turn-listen is given).
-#[derive(Args, Clone, Debug)]
-pub struct TurnArgs {
-    /// Runs the embedded TURN server (UDP) on this address, e.g.
-    /// 0.0.0.0:3478, and advertises it in `welcome` with credentials from
-    /// --turn-secret (a random secret if none is given).
-    #[arg(id = "turn_listen", long = "turn-listen", env = "MESHCAST_TURN_LISTEN")]
-    pub listen: Option<SocketAddr>,
-
-    /// The address clients reach the TURN server at: put in relayed
-    /// candidates and in the advertised URL. Defaults to the --turn-listen
-    /// address; needed when that is 0.0.0.0 or ::.
-    #[arg(long = "turn-relay-ip", env = "MESHCAST_TURN_RELAY_IP")]
-    pub relay_ip: Option<IpAddr>,
-
-    /// UDP ports for relayed candidates, MIN-MAX.
-    #[arg(long = "turn-ports", env = "MESHCAST_TURN_PORTS", default_value = "49152-65535", value_parser = parse_ports)]
-    pub ports: (u16, u16),
-
-    /// Peer ranges the TURN server relays to although they are refused by
-    /// default (private, loopback, link-local, CGNAT, TEST-NET...), e.g. a
-    /// LAN. Comma-separated CIDRs.
-    #[arg(
-        long = "turn-allow-peer",
-        env = "MESHCAST_TURN_ALLOW_PEERS",
-        value_delimiter = ','
-    )]
-    pub allow_peer: Vec<Cidr>,
-
-    /// Tests only: lets the TURN server relay to loopback addresses.
-    #[arg(long = "turn-allow-loopback")]
-    pub allow_loopback: bool,
-
-    /// TURN allocations in total; one more gets 508.
-    #[arg(
-        long = "turn-max-allocations",
-        env = "MESHCAST_TURN_MAX_ALLOCATIONS",
-        default_value_t = 1000
-    )]
-    pub max_allocations: usize,
-
-    /// TURN allocations per peer id; one more gets 486.
-    #[arg(
-        long = "turn-user-quota",
-        env = "MESHCAST_TURN_USER_QUOTA",
-        default_value_t = 16
-    )]
-    pub user_quota: usize,
-
-    /// Challenges (401/438) the TURN server sends per second in total;
-    /// unauthenticated requests beyond that are dropped.
-    #[arg(
-        long = "turn-challenge-rate",
-        env = "MESHCAST_TURN_CHALLENGE_RATE",
-        default_value_t = 500.0
-    )]
-    pub challenge_rate: f64,
-
-    /// Challenges (401/438) per second to one source IP (an IPv6 /64), with
-    /// a burst of twice that; half the burst is kept for source ports not
-    /// answered in the last 10 s, so a flood from many ports of one address
-    /// does not starve a new client behind it. Within the global rate.
-    #[arg(
-        long = "turn-challenge-rate-per-ip",
-        env = "MESHCAST_TURN_CHALLENGE_RATE_PER_IP",
-        default_value_t = 20.0
-    )]
-    pub challenge_rate_per_ip: f64,
-
-    /// How long after its credential expires an allocation may still be
-    /// refreshed (new allocations always need a live credential).
-    #[arg(long = "turn-refresh-grace", env = "MESHCAST_TURN_REFRESH_GRACE", default_value = "12h", value_parser = humantime::parse_duration)]
-    pub refresh_grace: Duration,
-}
-
-impl TurnArgs {
-    /// The address put in relayed candidates for a server listening on `listen`.
-    pub fn relay_ip(&self, listen: SocketAddr) -> anyhow::Result<IpAddr> {
-        match self.relay_ip {
-            Some(ip) => Ok(ip),
-            None if !listen.ip().is_unspecified() => Ok(listen.ip()),
-            None => anyhow::bail!(
-                "--turn-listen {listen} needs --turn-relay-ip: the address clients reach it at"
-            ),
-        }
-    }
-}
-
-fn parse_ports(s: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("{s:?} is not a port range like 49152-65535");
-    let (min, max) = s.split_once('-').ok_or_else(bad)?;
-    let min: u16 = min.trim().parse().map_err(|_| bad())?;
-    let max: u16 = max.trim().parse().map_err(|_| bad())?;
-    if min == 0 || max < min {
-        return Err(bad());
-    }
-    Ok((min, max))
 }
 
 #[derive(Args, Clone, Debug)]
@@ -430,7 +258,7 @@ mod tests {
         let listen = c.turn.listen.expect("listen");
         assert_eq!(
             c.turn.relay_ip(listen).expect("ip"),
-            "203.0.113.1".parse::<IpAddr>().expect("ip")
+            "203.0.113.1".parse::<std::net::IpAddr>().expect("ip")
         );
         assert_eq!(c.turn.ports, (40000, 40100));
         assert_eq!(c.turn.allow_peer.len(), 2);

@@ -165,8 +165,22 @@ pub async fn run(
         (Some(_), Some(addr)) => Some(TcpListener::bind(addr).await?),
         _ => None,
     };
+    // TURN on the HTTPS port: the TLS listener hands TURN clients over.
+    let (turn_on_https, on_https) = match (&tls, config.turn.on_https) {
+        (_, false) => (None, None),
+        (None, true) => {
+            return Err(std::io::Error::other(
+                "--turn-on-https needs HTTPS: --tls-cert and --tls-key, or --tls-self-signed",
+            ));
+        }
+        (Some(_), true) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            let local = listener.local_addr()?;
+            (Some(tx), Some(turn::OnHttps { streams: rx, local }))
+        }
+    };
     let metrics = Arc::new(metrics::Metrics::default());
-    let turn = start_turn(&mut config, &metrics)
+    let turn = start_turn(&mut config, &metrics, tls.clone(), on_https)
         .await
         .map_err(std::io::Error::other)?;
     let relay = Relay::with_metrics(config, metrics);
@@ -181,7 +195,13 @@ pub async fn run(
             if let Some(redirect) = redirect {
                 redirect_http(redirect, listener.local_addr()?.port(), stop.clone())?;
             }
-            let listener = tls::TlsListener::new(listener, tls::acceptor(Arc::clone(certs)))?;
+            // "stun.turn" (RFC 7443) for TURN clients that say so.
+            let alpn: &[&[u8]] = match turn_on_https {
+                Some(_) => &[b"http/1.1", b"stun.turn"],
+                None => &[b"http/1.1"],
+            };
+            let acceptor = tls::acceptor(Arc::clone(certs), alpn);
+            let listener = tls::TlsListener::new(listener, acceptor, turn_on_https)?;
             let service = app(relay.clone())
                 .layer(axum::middleware::map_request(tls::peer_addr))
                 .into_make_service_with_connect_info::<tls::TlsAddr>();
@@ -289,6 +309,8 @@ fn host_without_port(host: &str) -> &str {
 async fn start_turn(
     config: &mut Config,
     metrics: &Arc<metrics::Metrics>,
+    certs: Option<Arc<tls::Certs>>,
+    on_https: Option<turn::OnHttps>,
 ) -> anyhow::Result<Option<turn::EmbeddedTurn>> {
     let Some(listen) = config.turn.listen else {
         return Ok(None);
@@ -303,10 +325,17 @@ async fn start_turn(
             base64::engine::general_purpose::STANDARD.encode(bytes)
         })
         .clone();
-    let turn = turn::EmbeddedTurn::start(&config.turn, listen, &secret, metrics.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("embedded TURN on {listen}: {e}"))?;
-    config.ice.turn_urls.push(turn.url());
+    let turn = turn::EmbeddedTurn::start(
+        &config.turn,
+        listen,
+        &secret,
+        metrics.clone(),
+        certs,
+        on_https,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("embedded TURN on {listen}: {e}"))?;
+    config.ice.turn_urls.extend(turn.urls());
     Ok(Some(turn))
 }
 

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub turn_replies_dropped: AtomicU64,
     pub turn_replies_dropped_per_ip: AtomicU64,
     pub turn_malformed: AtomicU64,
+    pub turn_streams: AtomicU64,
+    pub turn_streams_refused: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -174,6 +176,18 @@ impl Metrics {
             "counter",
             "Datagrams to the TURN port that were not valid STUN.",
             &self.turn_malformed,
+        );
+        metric(
+            "meshcast_turn_streams",
+            "gauge",
+            "Open TCP and TLS connections to the embedded TURN server.",
+            &self.turn_streams,
+        );
+        metric(
+            "meshcast_turn_streams_refused_total",
+            "counter",
+            "TCP and TLS connections to the TURN server closed at once, over the limit.",
+            &self.turn_streams_refused,
         );
         // `writeln!` into a String cannot fail.
         let _ = writeln!(

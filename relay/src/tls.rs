@@ -15,14 +15,12 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+
+mod listener;
+pub use listener::{Peeked, TlsAddr, TlsListener, TurnStreams, acceptor, peer_addr};
 
 /// TLS handshakes in flight at most; more wait to be accepted.
 pub const MAX_HANDSHAKES: usize = 1024;
@@ -205,108 +203,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(bytes)?;
     Ok(())
-}
-
-/// rustls' server configuration for HTTP/1.1 (WebSocket upgrades need it).
-pub fn acceptor(certs: Arc<Certs>) -> TlsAcceptor {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map(|b| b.with_no_client_auth().with_cert_resolver(certs))
-    .unwrap_or_else(|e| unreachable!("ring supports the default protocol versions: {e}"));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    TlsAcceptor::from(Arc::new(config))
-}
-
-/// A listener whose connections have finished their TLS handshake: what
-/// `axum::serve` takes in place of a `TcpListener`.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        tokio::spawn(async move {
-            loop {
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                    return;
-                };
-                let accepted = tokio::select! {
-                    () = tx.closed() => return,
-                    a = tcp.accept() => a,
-                };
-                let (tcp, addr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of descriptors and the like: do not spin.
-                        tracing::debug!("accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("TCP_NODELAY: {e}");
-                }
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, addr)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The acceptor task ended (it never does while we listen).
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-/// A TLS client's address, as `ConnectInfo` (axum gives `SocketAddr` one
-/// only for its own listeners); [`peer_addr`] turns it into the
-/// `ConnectInfo<SocketAddr>` the handlers read.
-#[derive(Clone, Copy, Debug)]
-pub struct TlsAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
-    for TlsAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-/// Middleware: a TLS client's address where plain HTTP's would be.
-pub async fn peer_addr(mut req: axum::extract::Request) -> axum::extract::Request {
-    use axum::extract::ConnectInfo;
-    if let Some(ConnectInfo(TlsAddr(addr))) =
-        req.extensions().get::<ConnectInfo<TlsAddr>>().copied()
-    {
-        req.extensions_mut().insert(ConnectInfo(addr));
-    }
-    req
 }

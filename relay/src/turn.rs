@@ -1,14 +1,13 @@
 //! The embedded TURN server (`--turn-listen`): webrtc-rs's `turn` server on
-//! UDP, behind a [gate](gate) that authenticates every request with the
+//! UDP, TCP and (`--turn-tls-listen`) TLS ([stream]), behind one
+//! [gate](gate) that authenticates every request with the
 //! relay's own short-lived credentials (`expiry:peer`, HMAC of the shared
 //! secret), answers challenges itself so floods leave no state, enforces
 //! quotas and refuses to relay to loopback, private and other special
 //! addresses ([policy]). Relay sockets are [`RelayConn`]s, which check the
 //! peer address again on every datagram, and each holds its slot in the one
-//! allocation counter ([quota]).
-//!
-//! For one machine. Production deployments that need TCP or TLS on 443 run
-//! coturn (deploy/coturn) with the same secret.
+//! allocation counter ([quota]). Relayed addresses are UDP on every
+//! transport (what browsers ask for).
 
 mod conn;
 mod gate;
@@ -16,10 +15,12 @@ mod limiter;
 mod nonces;
 pub mod policy;
 mod quota;
+mod stream;
 mod stun;
 
 use crate::config::TurnArgs;
 use crate::metrics::Metrics;
+use crate::tls::Peeked;
 use async_trait::async_trait;
 use conn::GateConn;
 use gate::Gate;
@@ -30,8 +31,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
+use stream::StreamConn;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use turn::relay::RelayAddressGenerator;
 use turn::server::Server;
@@ -57,26 +60,51 @@ pub(crate) struct TurnLimits {
     pub replies: ReplyRates,
 }
 
+/// TURN clients the HTTPS listener found on its port (`--turn-on-https`).
+pub struct OnHttps {
+    pub streams: mpsc::Receiver<(Peeked<TlsStream<TcpStream>>, SocketAddr)>,
+    /// The HTTPS listener's address.
+    pub local: SocketAddr,
+}
+
 /// A running embedded TURN server.
 pub struct EmbeddedTurn {
     server: Server,
     stop: CancellationToken,
     local: SocketAddr,
-    relay_ip: IpAddr,
+    /// TURN over TLS: its own port, and the HTTPS port.
+    tls_local: Option<SocketAddr>,
+    https_local: Option<SocketAddr>,
+    /// The host in the advertised URLs.
+    host: String,
 }
 
 impl EmbeddedTurn {
-    /// Binds `args.listen` and starts serving with credentials from `secret`.
+    /// Binds `listen` (UDP and TCP) and `args.tls_listen` (TLS with
+    /// `certs`), serves what `on_https` hands over, with credentials from
+    /// `secret`.
     pub async fn start(
         args: &TurnArgs,
         listen: SocketAddr,
         secret: &str,
         metrics: Arc<Metrics>,
+        certs: Option<Arc<crate::tls::Certs>>,
+        on_https: Option<OnHttps>,
     ) -> anyhow::Result<Self> {
         let relay_ip = args.relay_ip(listen)?;
         let (min_port, max_port) = args.ports;
         let socket = UdpSocket::bind(listen).await?;
         let local = socket.local_addr()?;
+        // TCP on the same port as UDP (the port UDP got, if it was 0).
+        let tcp = TcpListener::bind(local).await?;
+        let tls = match (args.tls_listen, certs) {
+            (None, _) => None,
+            (Some(addr), Some(certs)) => Some((TcpListener::bind(addr).await?, certs)),
+            (Some(_), None) => anyhow::bail!(
+                "--turn-tls-listen needs the relay's certificate: --tls-cert and --tls-key, or --tls-self-signed"
+            ),
+        };
+        let tls_local = tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
         let policy = Arc::new(PeerPolicy {
             allowed: args.allow_peer.clone(),
             allow_loopback: args.allow_loopback,
@@ -115,20 +143,60 @@ impl EmbeddedTurn {
             inject: tokio::sync::Mutex::new(inject_rx),
             stop: stop.clone(),
         };
+        let ports = RelayPorts {
+            listen_ip: listen.ip(),
+            relay_ip,
+            min_port,
+            max_port,
+            policy,
+            quota,
+            metrics: metrics.clone(),
+        };
+        // Connections are few per allocation: most carry one.
+        let max_streams = args.max_allocations.saturating_mul(2).max(16);
+        let mut streams = vec![StreamConn::serve(
+            tcp,
+            None,
+            max_streams,
+            gate.clone(),
+            metrics.clone(),
+            stop.clone(),
+        )?];
+        let https_local = on_https.as_ref().map(|h| h.local);
+        if let Some(h) = on_https {
+            streams.push(StreamConn::adopt(
+                h.streams,
+                h.local,
+                max_streams,
+                gate.clone(),
+                metrics.clone(),
+                stop.clone(),
+            ));
+        }
+        if let Some((listener, certs)) = tls {
+            let acceptor = crate::tls::acceptor(certs, &[]);
+            streams.push(StreamConn::serve(
+                listener,
+                Some(acceptor),
+                max_streams,
+                gate.clone(),
+                metrics.clone(),
+                stop.clone(),
+            )?);
+        }
+        let mut conn_configs = vec![ConnConfig {
+            conn: Arc::new(conn),
+            relay_addr_generator: Box::new(ports.clone()),
+        }];
+        for stream in streams {
+            conn_configs.push(ConnConfig {
+                conn: Arc::new(stream),
+                relay_addr_generator: Box::new(ports.clone()),
+            });
+        }
         let (closed_tx, mut closed_rx) = mpsc::channel(64);
         let server = Server::new(ServerConfig {
-            conn_configs: vec![ConnConfig {
-                conn: Arc::new(conn),
-                relay_addr_generator: Box::new(RelayPorts {
-                    listen_ip: listen.ip(),
-                    relay_ip,
-                    min_port,
-                    max_port,
-                    policy,
-                    quota,
-                    metrics: metrics.clone(),
-                }),
-            }],
+            conn_configs,
             realm: REALM.to_owned(),
             // The gate authenticates; whatever reaches the server passed.
             auth_handler: Arc::new(GateAuth(secret.to_owned())),
@@ -159,12 +227,19 @@ impl EmbeddedTurn {
                 }
             }
         });
-        tracing::info!(%local, %relay_ip, ports = %format!("{min_port}-{max_port}"), "embedded TURN server (UDP)");
+        tracing::info!(%local, tls = ?tls_local, on_https = ?https_local, %relay_ip, ports = %format!("{min_port}-{max_port}"), "embedded TURN server (UDP and TCP)");
+        let host = match (&args.host, relay_ip) {
+            (Some(host), _) => host.clone(),
+            (None, IpAddr::V4(ip)) => ip.to_string(),
+            (None, IpAddr::V6(ip)) => format!("[{ip}]"),
+        };
         Ok(Self {
             server,
             stop,
             local,
-            relay_ip,
+            tls_local,
+            https_local,
+            host,
         })
     }
 
@@ -173,13 +248,17 @@ impl EmbeddedTurn {
         self.local
     }
 
-    /// The URL clients are given.
-    pub fn url(&self) -> String {
-        let port = self.local.port();
-        match self.relay_ip {
-            IpAddr::V4(ip) => format!("turn:{ip}:{port}?transport=udp"),
-            IpAddr::V6(ip) => format!("turn:[{ip}]:{port}?transport=udp"),
+    /// The URLs clients are given: every transport served, best first.
+    pub fn urls(&self) -> Vec<String> {
+        let (host, port) = (&self.host, self.local.port());
+        let mut urls = vec![
+            format!("turn:{host}:{port}?transport=udp"),
+            format!("turn:{host}:{port}?transport=tcp"),
+        ];
+        for tls in self.tls_local.iter().chain(&self.https_local) {
+            urls.push(format!("turns:{host}:{}?transport=tcp", tls.port()));
         }
+        urls
     }
 
     /// Stops serving and closes every allocation.
@@ -210,6 +289,7 @@ impl turn::auth::AuthHandler for GateAuth {
 
 /// Binds relay sockets in the port range, one for each slot the gate
 /// reserved: no reservation, no socket.
+#[derive(Clone)]
 struct RelayPorts {
     listen_ip: IpAddr,
     relay_ip: IpAddr,

@@ -5,39 +5,13 @@
 
 mod common;
 
-use common::{Server, WAIT};
-use futures_util::{SinkExt, StreamExt};
+use common::WAIT;
+use common::tls::{next_json, temp_dir, tls_connect, tls_server, write_cert, wss_join};
 use relay::tls::{Certs, Source};
-use rustls::pki_types::{CertificateDer, ServerName};
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-
-/// A fresh directory under the system's temp dir.
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "meshcast-tls-{label}-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// A certificate for 127.0.0.1 written as PEM files; returns its DER.
-fn write_cert(dir: &Path) -> CertificateDer<'static> {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
-    std::fs::write(dir.join("cert.pem"), made.cert.pem()).expect("write cert");
-    std::fs::write(dir.join("key.pem"), made.key_pair.serialize_pem()).expect("write key");
-    made.cert.der().clone()
-}
 
 fn files(dir: &Path) -> Source {
     Source::Files {
@@ -46,77 +20,11 @@ fn files(dir: &Path) -> Source {
     }
 }
 
-/// A TLS connection to the relay that trusts only `trusted`; the certificate
-/// the server showed.
-async fn tls_connect(
-    server: &Server,
-    trusted: &[&CertificateDer<'static>],
-) -> (TlsStream<TcpStream>, CertificateDer<'static>) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in trusted {
-        roots.add((*cert).clone()).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = TcpStream::connect(server.addr).await.expect("tcp");
-    let name = ServerName::try_from("127.0.0.1").expect("name");
-    let tls = tokio::time::timeout(
-        WAIT,
-        TlsConnector::from(Arc::new(config)).connect(name, tcp),
-    )
-    .await
-    .expect("handshake in time")
-    .expect("handshake");
-    let shown = tls.get_ref().1.peer_certificates().expect("a certificate")[0].clone();
-    (tls, shown)
-}
-
-async fn wss_join(
-    server: &Server,
-    cert: &CertificateDer<'static>,
-    room: &str,
-    name: &str,
-) -> (WebSocketStream<TlsStream<TcpStream>>, Value) {
-    let (tls, _) = tls_connect(server, &[cert]).await;
-    let url = format!("wss://127.0.0.1:{}/ws", server.addr.port());
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
-        .await
-        .expect("wss upgrade");
-    let join = json!({"event":"join","room":room,"name":name,"role":"broadcaster"});
-    ws.send(Message::text(join.to_string()))
-        .await
-        .expect("send");
-    let welcome = next_json(&mut ws).await;
-    assert_eq!(welcome["event"], "welcome");
-    (ws, welcome)
-}
-
-async fn next_json(ws: &mut WebSocketStream<TlsStream<TcpStream>>) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("a frame");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).expect("json");
-        }
-    }
-}
-
 #[tokio::test]
 async fn wss_join_and_https_pages_and_no_cleartext() {
     let dir = temp_dir("join");
     let cert = write_cert(&dir);
-    let server = Server::with(|c| {
-        (c.tls.cert, c.tls.key) = (Some(dir.join("cert.pem")), Some(dir.join("key.pem")));
-    })
-    .await;
+    let server = tls_server(&dir, |_| {}).await;
     let (mut ada, _) = wss_join(&server, &cert, "tls-room", "Ada").await;
     let (_bob, _) = wss_join(&server, &cert, "tls-room", "Bob").await;
     let joined = next_json(&mut ada).await;
@@ -149,11 +57,7 @@ async fn wss_join_and_https_pages_and_no_cleartext() {
 async fn a_renewed_certificate_is_picked_up_and_open_sockets_stay() {
     let dir = temp_dir("reload");
     let first = write_cert(&dir);
-    let server = Server::with(|c| {
-        (c.tls.cert, c.tls.key) = (Some(dir.join("cert.pem")), Some(dir.join("key.pem")));
-        c.tls.check_every = Duration::from_millis(100);
-    })
-    .await;
+    let server = tls_server(&dir, |c| c.tls.check_every = Duration::from_millis(100)).await;
     let (mut ada, _) = wss_join(&server, &first, "renew", "Ada").await;
     // The renewal: new files (a later modification time).
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -236,8 +140,7 @@ async fn plain_http_is_redirected_to_https() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let server = Server::with(|c| {
-        (c.tls.cert, c.tls.key) = (Some(dir.join("cert.pem")), Some(dir.join("key.pem")));
+    let server = tls_server(&dir, |c| {
         c.tls.redirect_http = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
     })
     .await;

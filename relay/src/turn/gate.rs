@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stun::agent::TransactionId;
 use stun::attributes::{
     ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME, RawAttribute,
@@ -44,6 +44,7 @@ use stun::message::{
     is_message,
 };
 use stun::textattrs::TextAttribute;
+use turn::proto::lifetime::Lifetime;
 
 /// The source address of the gate's own requests to the server. The server
 /// answers it through `send_to`, where the gate takes the nonce out.
@@ -287,6 +288,30 @@ impl Gate {
     /// The server closed the allocation of `username` (`expiry:peer`) for `client`.
     pub(super) fn closed(&self, username: &str, client: SocketAddr) {
         self.quota.closed(user_of(username), client);
+    }
+
+    /// A Refresh with LIFETIME 0 for the allocation made with `username`, as
+    /// its client would send it: fed to the server when a TCP or TLS
+    /// connection closes, since its allocation goes with it (RFC 5766 §2.1).
+    pub(super) fn release(&self, username: &str, now: Instant) -> Option<Vec<u8>> {
+        let nonce = self.state().nonces.current(now)?.to_owned();
+        let password = crate::ice::turn_credential(&self.auth.secret, username);
+        let mut m = Message::new();
+        m.build(&[
+            Box::new(MessageType::new(METHOD_REFRESH, CLASS_REQUEST)),
+            Box::new(TransactionId::new()),
+            Box::new(Lifetime(Duration::ZERO)),
+            Box::new(TextAttribute::new(ATTR_USERNAME, username.to_owned())),
+            Box::new(TextAttribute::new(ATTR_REALM, self.auth.realm.clone())),
+            Box::new(TextAttribute::new(ATTR_NONCE, nonce)),
+            Box::new(MessageIntegrity::new_long_term_integrity(
+                username.to_owned(),
+                self.auth.realm.clone(),
+                password,
+            )),
+        ])
+        .ok()?;
+        Some(m.raw)
     }
 
     /// The request to feed the server now, if any.

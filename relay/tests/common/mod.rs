@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses part of this
 
+pub mod tls;
+
 use futures_util::{SinkExt, StreamExt};
 use relay::config::Config;
 use serde_json::{Value, json};
@@ -26,6 +28,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// Set for a relay serving HTTPS: `get` and `metric` trust this certificate.
+    pub trusted: Option<rustls::pki_types::CertificateDer<'static>>,
     stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<std::io::Result<()>>,
 }
@@ -48,6 +52,7 @@ impl Server {
         }));
         Self {
             addr,
+            trusted: None,
             stop: Some(stop),
             task,
         }
@@ -65,7 +70,13 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.addr, path).await
+        match &self.trusted {
+            None => http_get(self.addr, path).await,
+            Some(cert) => {
+                let (tls, _) = tls::tls_connect_to(self.addr, &[cert]).await;
+                get_on(tls, self.addr, path).await
+            }
+        }
     }
 
     /// A counter or gauge from /metrics.
@@ -79,12 +90,19 @@ impl Server {
 
 /// A minimal HTTP/1.1 GET (the relay is the only server these tests talk to).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    get_on(TcpStream::connect(addr).await.expect("connect"), addr, path).await
+}
+
+async fn get_on(
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    addr: SocketAddr,
+    path: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.expect("write");
+    stream.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
-    tcp.read_to_end(&mut buf).await.expect("read");
+    stream.read_to_end(&mut buf).await.expect("read");
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text
         .split(' ')
