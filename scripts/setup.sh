@@ -53,6 +53,10 @@ if [ "$with_tests" = 1 ]; then
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables >/dev/null || missing+=(iptables)
   command -v brotli >/dev/null || missing+=(brotli)
+  command -v curl >/dev/null || missing+=(curl)
+  # deploy/test.sh: the systemd unit and the container image.
+  command -v systemd-analyze >/dev/null || missing+=(systemd)
+  command -v podman >/dev/null || missing+=(podman)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test on a fresh machine (this is what CI runs):
 # set-up, formatting, clippy (host and wasm32), unit and integration tests,
-# the release build, and the browser end-to-end suite in a network namespace.
+# the release build, the deploy recipes, and the browser end-to-end suite in
+# a network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -21,6 +22,8 @@ cargo test --workspace --locked
 step "release build (app and relay)"
 trunk build --release
 cargo build --release --locked -p relay
+step "deploy recipes (systemd unit, container image)"
+deploy/test.sh
 step "bundle size"
 scripts/size.sh
 step "browser end-to-end tests"
