@@ -10,7 +10,8 @@
 # 1. relay: the relay against the PeerJS server on 127.0.0.1 (bench/,
 #    meshcast-bench). Builds both in release mode, installs the pinned PeerJS
 #    server (bench/peerjs, npm ci), raises the open-files limit, and pins the
-#    servers to CPU 0 and the generator to CPU 1 when there are two CPUs.
+#    servers to CPU 0 and the generator to CPU 1 when there are two CPUs;
+#    then what TLS costs the relay per connection (tls-cost).
 # 2. size: the release bundle (trunk build --release), raw, gzip and brotli.
 # 3. browser: call set-up in Chromium inside a network namespace
 #    (end2end/bench/, via scripts/e2e.sh; needs root): page load to
@@ -58,6 +59,12 @@ relay_bench() {
   fi
   echo "pinning: ${pin[*]:-none} (generator), ${server_cpus[*]:-none} (servers)"
   "${pin[@]}" target/release/meshcast-bench "${server_cpus[@]}" "${quick[@]}" "$@"
+  echo; echo "# 1b. What HTTPS costs the relay per connection (ws:// against wss://)"
+  if [ "${#quick[@]}" -gt 0 ]; then
+    "${pin[@]}" target/release/tls-cost --conns 500 --runs 1
+  else
+    "${pin[@]}" target/release/tls-cost --conns 2000 --runs 3
+  fi
 }
 
 size_bench() {

@@ -17,6 +17,8 @@ declare global {
     __pcHistory: [number, string][][];
     __sockets: WebSocket[];
     __gumCalls: number;
+    /** Network checks the page ran (their connections are not in __pcs). */
+    __networkChecks?: number;
     __gumStreams: MediaStream[];
     /** Listeners on RTCPeerConnection and WebSocket instances (see ListenerStats). */
     __listenerStats: () => ListenerStats;
@@ -88,6 +90,19 @@ export function PROBE_SCRIPT(): void {
       const i = window.__pcs.indexOf(this);
       if (i >= 0 && this.connectionState !== 'closed') window.__pcHistory[i].push([Date.now(), 'close()']);
       return close.call(this);
+    };
+    // The network check's throwaway connection (rtc/probe.rs, a data channel
+    // labelled "network-check", made right after the connection) is not a
+    // call's: it leaves __pcs at once and is only counted.
+    const createDataChannel = Original.prototype.createDataChannel;
+    Original.prototype.createDataChannel = function (this: RTCPeerConnection, label: string, ...rest: any[]) {
+      const i = window.__pcs.indexOf(this);
+      if (label === 'network-check' && i >= 0) {
+        window.__pcs.splice(i, 1);
+        window.__pcHistory.splice(i, 1);
+        window.__networkChecks = (window.__networkChecks ?? 0) + 1;
+      }
+      return (createDataChannel as any).call(this, label, ...rest);
     };
     Recorded.prototype = Original.prototype;
     Object.setPrototypeOf(Recorded, Original); // statics, e.g. generateCertificate

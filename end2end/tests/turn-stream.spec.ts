@@ -101,10 +101,9 @@ test('--turn-on-https, only TCP 443 open: the page loads from 443 and the call i
   });
   await relay.start();
   // No UDP but the TURN server's own relay leg (between its relay ports,
-  // inside the server machine), and no TCP to the TURN port: what is left
-  // of every advertised URL is turns: on 443.
+  // inside the server machine), and no TCP but to and from port 443.
   dropOutput('-p', 'udp', '!', '--sport', `${TURN + 100}:${TURN + 200}`);
-  drop('tcp');
+  dropOutput('-p', 'tcp', '-m', 'multiport', '!', '--ports', '443');
   const browser = await launchTrusting(state);
   try {
     const ada = await relayedCall(browser, relay, room, 'Relayed (TLS)');

@@ -62,6 +62,7 @@ pub fn app(relay: Relay) -> Router {
         .route("/ws", get(ws))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/ice-servers", get(ice_servers))
         .fallback_service(static_files)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -79,6 +80,34 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         )],
         relay.metrics.render(),
     )
+}
+
+/// ICE servers before any join, for the lobby's network check: the body of
+/// an `iceServers` message, with TURN credentials for a fresh id (anyone
+/// who may join gets those anyway). Other origins need --allow-origin.
+async fn ice_servers(State(relay): State<Relay>, headers: HeaderMap) -> Response {
+    if !origin_allowed(&headers, &relay.config.allowed_origins) {
+        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+    }
+    let ice_servers = relay
+        .ice
+        .servers_for(&ids::random_id(), std::time::SystemTime::now());
+    let body = rooms::encode(&protocol::ServerMsg::IceServers { ice_servers })
+        .as_str()
+        .to_owned();
+    let mut res = (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        res.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+    res
 }
 
 async fn ws(

@@ -90,3 +90,60 @@ async fn an_untrusted_peers_forwarded_for_is_ignored() {
     let mut b = Client::connect_with_headers(&server, &[("x-forwarded-for", "198.51.100.2")]).await;
     assert_eq!(b.closed().await.0, Some(1013));
 }
+
+/// A GET with these headers; the status line and headers, and the body.
+async fn get_with(server: &Server, path: &str, headers: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n",
+        server.addr
+    );
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).await.expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    (head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn ice_servers_before_joining_give_a_fresh_credential_and_refuse_other_origins() {
+    let server = Server::with(|c| {
+        c.ice.turn_urls = vec!["turn:turn.test:3478?transport=udp".into()];
+        c.ice.turn_secret = Some("s3cret".into());
+    })
+    .await;
+    let (head, body) = get_with(&server, "/ice-servers", "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{head}"
+    );
+    let msg: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        msg["event"], "iceServers",
+        "the body of an iceServers message"
+    );
+    let turn = &msg["iceServers"][1];
+    assert_eq!(turn["urls"][0], "turn:turn.test:3478?transport=udp");
+    let user = turn["username"].as_str().expect("username");
+    assert_eq!(
+        turn["credential"].as_str(),
+        Some(relay::ice::turn_credential("s3cret", user).as_str())
+    );
+    // Each asker gets an id of its own.
+    let (_, again) = get_with(&server, "/ice-servers", "").await;
+    let again: serde_json::Value = serde_json::from_str(&again).expect("json");
+    assert_ne!(again["iceServers"][1]["username"], turn["username"]);
+
+    // The same origin may read it; another may not.
+    let own = format!("Origin: http://{}\r\n", server.addr);
+    let (head, _) = get_with(&server, "/ice-servers", &own).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, body) = get_with(&server, "/ice-servers", "Origin: https://evil.test\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(!body.contains("credential"), "{body}");
+}

@@ -129,7 +129,9 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
         blocked,
     );
     use_speaker(video);
-    let path = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.path)));
+    let path = Signal::derive(move || {
+        data.with(|d| d.as_ref().and_then(|d| Some((d.path?, d.relay_retry))))
+    });
     let has_frames = RwSignal::new(false);
     let hand = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.hand)));
     let state_label = move || data.with(|d| d.as_ref().map_or("Connecting…", TileData::label));
@@ -183,9 +185,11 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                     </span>
                 </div>
                 <span class="conn-state" hidden=move || state_label().is_empty() || !has_frames.get()>{state_label}</span>
-            {move || path.get().map(|p| view! {
+            {move || path.get().map(|(p, retried)| view! {
                 <span class="path" data-testid="path" data-path=p.code() title="How this video reaches you">
                     {p.label()}
+                    // The first connection failed; this one gathered TURN candidates only.
+                    {retried.then_some(" · retried via TURN")}
                 </span>
             })}
             <span class="hand-mark" hidden=move || hand.get().is_none()

@@ -4,6 +4,7 @@
 //! is remembered, so a returning user joins with one click.
 
 use super::capture::Camera;
+use super::network::NetworkCheck;
 use super::settings::DevicePickers;
 use crate::browser;
 use crate::components::{MediaToggles, NAME_KEY, initials};
@@ -15,7 +16,12 @@ use leptos::prelude::*;
 pub type JoinChoice = (String, bool);
 
 #[component]
-pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> impl IntoView {
+pub fn Lobby(
+    camera: Camera,
+    room: String,
+    relay_url: String,
+    on_join: Callback<JoinChoice>,
+) -> impl IntoView {
     let name = RwSignal::new(browser::load(false, NAME_KEY).unwrap_or_else(browser::friendly_name));
     let name_error = RwSignal::new(false);
     let level = RwSignal::new(0u8);
@@ -132,6 +138,7 @@ pub fn Lobby(camera: Camera, room: String, on_join: Callback<JoinChoice>) -> imp
                         hidden=move || camera.error.with(Option::is_some)>
                         "Join"
                     </button>
+                <NetworkCheck relay_url auto=true />
             </form>
         </main>
     }

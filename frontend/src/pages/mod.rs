@@ -8,6 +8,7 @@ mod capture;
 mod grid;
 mod hooks;
 mod lobby;
+mod network;
 mod options;
 mod settings;
 
@@ -92,12 +93,13 @@ fn CallPage(role: Role) -> impl IntoView {
     provide_context(crate::components::SoundBlocked(RwSignal::new(false)));
     provide_context(Speaker(camera.speaker));
     let room = opts.room.0.clone();
+    let relay_url = opts.relay_url.clone();
     let on_join = Callback::new(move |choice| joined.set(Some(choice)));
     view! {
         <div class="app" class:watch=role == Role::Watcher>
             <TopBar room=room.clone() status=view_state.status others=view_state.others />
             {move || match joined.get() {
-                None if role == Role::Broadcaster => view! { <Lobby camera room=room.clone() on_join /> }.into_any(),
+                None if role == Role::Broadcaster => view! { <Lobby camera room=room.clone() relay_url=relay_url.clone() on_join /> }.into_any(),
                 None => view! { <NameDialog on_done=Callback::new(move |n| joined.set(Some((n, true)))) /> }.into_any(),
                 Some((name, without_camera)) => view! {
                     <InCall opts=opts.clone() name view_state camera viewer_only=without_camera />
@@ -118,6 +120,7 @@ fn InCall(
     viewer_only: bool,
 ) -> impl IntoView {
     let role = opts.role;
+    let settings_relay = StoredValue::new(opts.relay_url.clone());
     let viewer_only = RwSignal::new(viewer_only);
     let (token, reloaded) = options::tab_token();
     let call = StoredValue::new_local(Call::start(
@@ -313,7 +316,7 @@ fn InCall(
                     }) />
             </Show>
             <Show when=move || settings_open.get()>
-                <SettingsDialog camera on_close=Callback::new(move |()| settings_open.set(false)) />
+                <SettingsDialog camera relay_url=settings_relay.get_value() on_close=Callback::new(move |()| settings_open.set(false)) />
             </Show>
         </div>
     }

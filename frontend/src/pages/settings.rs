@@ -66,7 +66,7 @@ fn Picker(
 /// keeps focus inside it, Escape closes it and focus returns to the
 /// Settings button); Close or a click beside it closes it too.
 #[component]
-pub fn SettingsDialog(camera: Camera, on_close: Callback<()>) -> impl IntoView {
+pub fn SettingsDialog(camera: Camera, relay_url: String, on_close: Callback<()>) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     Effect::new(move |_| {
         if let Some(d) = dialog.get()
@@ -88,6 +88,7 @@ pub fn SettingsDialog(camera: Camera, on_close: Callback<()>) -> impl IntoView {
             <div class="dialog-body">
                 <h2>"Settings"</h2>
                 <DevicePickers camera />
+                <super::network::NetworkCheck relay_url auto=false />
                 <button class="primary" on:click=move |_| close()>"Close"</button>
             </div>
         </dialog>

@@ -12,6 +12,7 @@ pub mod media;
 pub mod negotiation;
 pub mod path;
 pub mod peer;
+pub mod probe;
 pub mod senders;
 pub mod speech;
 pub mod stats;

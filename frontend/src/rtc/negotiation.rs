@@ -79,11 +79,13 @@ pub enum Action {
         to: PeerId,
         conn: ConnId,
     },
-    /// Open a receive-only connection with this offer and answer it.
+    /// Open a receive-only connection with this offer and answer it
+    /// (`relay_only`: gathering only TURN candidates, see `heal.rs`).
     OpenReceiver {
         from: PeerId,
         conn: ConnId,
         sdp: String,
+        relay_only: bool,
     },
     /// Apply a new offer to the existing inbound connection and answer it.
     Renegotiate {
@@ -133,6 +135,9 @@ pub struct Negotiator {
     reloaded: bool,
     /// The number of my next outbound connection.
     next_conn: ConnId,
+    /// A TURN server is set up (and the page is not relay-only already): a
+    /// connection that fails is retried once through it alone.
+    turn: bool,
 }
 
 impl Negotiator {
@@ -151,7 +156,13 @@ impl Negotiator {
             hand: false,
             reloaded,
             next_conn: first_conn.max(1),
+            turn: false,
         }
+    }
+
+    /// Whether a failed connection may be retried relay-only (see [`Self::turn`]).
+    pub fn set_turn(&mut self, turn: bool) {
+        self.turn = turn;
     }
 
     pub fn me(&self) -> Option<&PeerId> {
@@ -328,7 +339,13 @@ impl Negotiator {
         p.in_health = Health::opened(now_ms);
         p.inbound = Inbound::Watching { conn };
         p.lost = false;
-        out.push(Action::OpenReceiver { from, conn, sdp });
+        let relay_only = p.relay_next;
+        out.push(Action::OpenReceiver {
+            from,
+            conn,
+            sdp,
+            relay_only,
+        });
     }
 
     fn welcome(&mut self, id: PeerId, peers: Vec<PeerInfo>, now_ms: f64, out: &mut Vec<Action>) {

@@ -37,7 +37,7 @@ pub struct IceConfig {
 }
 
 impl IceConfig {
-    fn to_js(&self) -> Result<RtcConfiguration, JsValue> {
+    pub(super) fn to_js(&self) -> Result<RtcConfiguration, JsValue> {
         let config = RtcConfiguration::new();
         let servers = protocol::encode::ice_servers_json(&self.servers);
         config.set_ice_servers(&js_sys::JSON::parse(&servers)?);
@@ -56,6 +56,8 @@ impl IceConfig {
 
 pub struct Peer {
     pub pc: RtcPeerConnection,
+    /// It gathers only TURN candidates.
+    pub relay_only: bool,
     pub queue: CandidateQueue,
     /// Remote streams in the order their first track arrived (m-line order:
     /// the camera's first), each once.
@@ -147,6 +149,7 @@ impl Peer {
         });
         Ok(Self {
             pc,
+            relay_only: ice.relay_only,
             queue: CandidateQueue::default(),
             streams: Vec::new(),
             offering_since: None,
@@ -197,7 +200,10 @@ impl Peer {
 
 impl Peer {
     /// Uses `ice` from now on (fresh TURN credentials before an ICE restart).
+    /// New ICE servers; a relay-only connection stays relay-only.
     pub fn set_configuration(&self, ice: &IceConfig) -> Result<(), JsValue> {
+        let mut ice = ice.clone();
+        ice.relay_only |= self.relay_only;
         self.pc.set_configuration_with_configuration(&ice.to_js()?)
     }
 }

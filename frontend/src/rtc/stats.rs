@@ -156,6 +156,37 @@ pub fn received_level(pc: &RtcPeerConnection) -> u8 {
     super::speech::from_linear(loudest)
 }
 
+/// Which local candidates a connection has gathered: server-reflexive,
+/// and relayed over UDP, TCP and TLS (the network check, `probe.rs`).
+pub async fn gathered(pc: &RtcPeerConnection) -> [bool; 4] {
+    let mut got = [false; 4];
+    let Ok(report) = JsFuture::from(pc.get_stats()).await else {
+        return got;
+    };
+    for entry in js_sys::try_iter(&report)
+        .ok()
+        .flatten()
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let s = get(&entry, "1");
+        if text(&s, "type") == "local-candidate" {
+            match (
+                text(&s, "candidateType").as_str(),
+                text(&s, "relayProtocol").as_str(),
+            ) {
+                ("srflx", _) => got[0] = true,
+                ("relay", "tcp") => got[2] = true,
+                ("relay", "tls") => got[3] = true,
+                ("relay", _) => got[1] = true,
+                _ => {}
+            }
+        }
+    }
+    got
+}
+
 /// Reads the connection's report now.
 pub async fn read(pc: RtcPeerConnection) -> Option<Counters> {
     let report = JsFuture::from(pc.get_stats()).await.ok()?;

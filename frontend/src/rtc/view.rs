@@ -89,6 +89,8 @@ pub struct TileData {
     pub screen: Option<MediaStream>,
     /// How media travels, once connected.
     pub path: Option<Path>,
+    /// This connection is the relay-only retry of one that failed.
+    pub relay_retry: bool,
     /// Why it cannot connect, in words, when that is known.
     pub problem: Option<&'static str>,
     /// Its raised hand's place in the order hands went up (1 = first).
@@ -218,6 +220,7 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
         stream,
         screen,
         path,
+        relay_retry: p.relay_retry(),
         problem: has_conn
             .then(|| problem(p.inbound_state(), ice_error, ice, p.unreachable()))
             .flatten(),

@@ -116,6 +116,8 @@ fn set_ice_servers(call: &Shared, servers: Vec<protocol::IceServer>) {
     let (ice, conns) = {
         let mut i = call.borrow_mut();
         i.ice.servers = servers;
+        let turn = i.ice.has_turn() && !i.ice.relay_only;
+        i.neg.set_turn(turn);
         (i.ice.clone(), i.conns.clone())
     };
     conns.set_ice(&ice);
@@ -127,8 +129,13 @@ pub(super) fn perform(call: &Shared, actions: Vec<Action>) {
         match action {
             Action::Send(msg) => send(call, &msg),
             Action::OpenSender { to, conn } => open_sender(call, to, conn),
-            Action::OpenReceiver { from, conn, sdp } => {
-                if open(call, Dir::Inbound, &from, conn) {
+            Action::OpenReceiver {
+                from,
+                conn,
+                sdp,
+                relay_only,
+            } => {
+                if open(call, Dir::Inbound, &from, conn, relay_only) {
                     answer(call, from, conn, sdp);
                 }
             }
@@ -163,11 +170,12 @@ pub(super) fn perform(call: &Shared, actions: Vec<Action>) {
 }
 
 /// Opens connection `conn` in `dir` with `peer`; its events come back here.
-fn open(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId) -> bool {
-    let (conns, ice) = {
+fn open(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId, relay_only: bool) -> bool {
+    let (conns, mut ice) = {
         let i = call.borrow();
         (i.conns.clone(), i.ice.clone())
     };
+    ice.relay_only |= relay_only;
     let weak = Rc::downgrade(call);
     let id = peer.clone();
     let opened = conns.open(dir, peer, conn, &ice, move |ev| {
@@ -188,7 +196,7 @@ fn open_sender(call: &Shared, to: PeerId, conn: ConnId) {
     let Some(local) = call.borrow().local.clone() else {
         return;
     };
-    if !open(call, Dir::Outbound, &to, conn) {
+    if !open(call, Dir::Outbound, &to, conn, false) {
         return;
     }
     let (conns, screen) = {

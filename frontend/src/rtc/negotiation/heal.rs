@@ -48,6 +48,9 @@ impl Negotiator {
                             p.unreachable = false;
                             p.give_ups = 0;
                             p.retry_at_ms = 0.0;
+                            // Connected with every candidate: a later
+                            // failure may be retried relay-only again.
+                            p.relay_tried &= p.relay_next;
                         }
                         _ => {}
                     }
@@ -61,6 +64,7 @@ impl Negotiator {
 
     /// Every bounded healing step for one peer that is due at `now_ms`.
     fn heal(&mut self, id: &PeerId, now_ms: f64, out: &mut Vec<Action>) {
+        let turn = self.turn;
         let Some(p) = self.peer_mut(id) else { return };
         // Not back after a relay restart, and its media stopped (or the
         // grace ran out): it is gone.
@@ -108,8 +112,19 @@ impl Negotiator {
             p.inbound = Inbound::Idle;
             p.in_health = Health::default();
             p.lost = true;
-            p.give_ups += 1;
-            p.retry_at_ms = now_ms + retry_pause_ms(p.give_ups);
+            if turn && !p.relay_tried {
+                // Once more at once, through TURN alone: a network may
+                // block every direct path and still let TURN through, and
+                // ICE with every candidate may give up before the relayed
+                // pairs are checked (a slow TCP or TLS allocation).
+                p.relay_tried = true;
+                p.relay_next = true;
+                p.retry_at_ms = now_ms;
+            } else {
+                p.relay_next = false;
+                p.give_ups += 1;
+                p.retry_at_ms = now_ms + retry_pause_ms(p.give_ups);
+            }
             out.push(Action::Close {
                 dir: Dir::Inbound,
                 peer: id.clone(),

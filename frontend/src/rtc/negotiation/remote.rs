@@ -35,6 +35,11 @@ pub struct Remote {
     /// Consecutive give-ups of my inbound connection, and when I may ask again.
     pub(super) give_ups: u32,
     pub(super) retry_at_ms: f64,
+    /// My next (or current) connection from it gathers only TURN
+    /// candidates: one with every candidate failed. `relay_tried`: that
+    /// retry was made since the last connection that connected without it.
+    pub(super) relay_next: bool,
+    pub(super) relay_tried: bool,
 }
 
 impl Remote {
@@ -53,7 +58,14 @@ impl Remote {
             unreachable: false,
             give_ups: 0,
             retry_at_ms: 0.0,
+            relay_next: false,
+            relay_tried: false,
         }
+    }
+
+    /// My connection from it is the relay-only retry (the tile says so).
+    pub fn relay_retry(&self) -> bool {
+        self.relay_next
     }
 
     pub fn watching(&self) -> bool {

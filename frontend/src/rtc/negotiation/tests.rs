@@ -75,7 +75,8 @@ fn a_viewer_asks_every_broadcaster_in_welcome_once() {
         vec![Action::OpenReceiver {
             from: "a".into(),
             conn: 1,
-            sdp: offer("1")
+            sdp: offer("1"),
+            relay_only: false,
         }]
     );
     assert_eq!(
@@ -262,7 +263,8 @@ fn the_same_conn_renegotiates_and_a_new_conn_replaces() {
             Action::OpenReceiver {
                 from: "a".into(),
                 conn: 222,
-                sdp: offer("222")
+                sdp: offer("222"),
+                relay_only: false,
             }
         ]
     );
@@ -763,7 +765,8 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
         vec![Action::OpenReceiver {
             from: "b".into(),
             conn: 100,
-            sdp: offer("9")
+            sdp: offer("9"),
+            relay_only: false,
         }]
     );
     // The viewer answers 100; while that answer is in flight its connection
@@ -824,7 +827,8 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
         vec![Action::OpenReceiver {
             from: "b".into(),
             conn: 101,
-            sdp: offer("9")
+            sdp: offer("9"),
+            relay_only: false,
         }],
         "a new conn with the same SDP session is still a new connection"
     );
@@ -956,7 +960,8 @@ fn an_offer_older_than_the_live_connection_is_dropped() {
         vec![Action::OpenReceiver {
             from: "b".into(),
             conn: 200,
-            sdp: offer("1")
+            sdp: offer("1"),
+            relay_only: false,
         }]
     );
     assert_eq!(
@@ -975,7 +980,8 @@ fn an_offer_older_than_the_live_connection_is_dropped() {
             Action::OpenReceiver {
                 from: "b".into(),
                 conn: 201,
-                sdp: offer("1")
+                sdp: offer("1"),
+                relay_only: false,
             }
         ],
         "newer: a new connection replaces it"
@@ -1030,4 +1036,70 @@ fn hands_follow_the_relay_and_mine_is_repeated_after_welcome() {
         acts,
         vec![Action::Send(ClientMsg::BroadcastEnded), hand(false)]
     );
+}
+
+/// An offer of connection `conn` from `a`, as the relay delivers it.
+fn offer_from_a(conn: ConnId) -> ServerMsg {
+    ServerMsg::Offer {
+        from: "a".into(),
+        conn,
+        sdp: offer("1"),
+    }
+}
+
+#[test]
+fn with_turn_a_failed_connection_is_retried_once_relay_only_before_it_is_given_up() {
+    let mut n = Negotiator::new(false, 1);
+    n.set_turn(true);
+    let a = PeerId::from("a");
+    n.on_server(welcome("me", vec![info("a", true)]), 0.0);
+    let opened = |acts: Vec<Action>| {
+        acts.into_iter().find_map(|act| match act {
+            Action::OpenReceiver { relay_only, .. } => Some(relay_only),
+            _ => None,
+        })
+    };
+    assert_eq!(opened(n.on_server(offer_from_a(1), 0.0)), Some(false));
+    // It fails with every candidate: asked again at once, to be relay-only.
+    assert_eq!(
+        st(&mut n, Dir::Inbound, &a, "failed", 100.0),
+        vec![close(Dir::Inbound, "a"), get("a")]
+    );
+    assert_eq!(opened(n.on_server(offer_from_a(2), 200.0)), Some(true));
+    assert!(n.peers()[0].relay_retry(), "the tile says so");
+    // That fails too: given up as before (the first give-up asks again at
+    // once, the next after growing pauses), with every candidate again.
+    assert_eq!(
+        st(&mut n, Dir::Inbound, &a, "failed", 300.0),
+        vec![close(Dir::Inbound, "a"), get("a")]
+    );
+    assert!(!n.peers()[0].relay_retry());
+    assert_eq!(n.peers()[0].give_ups, 1);
+    assert_eq!(opened(n.on_server(offer_from_a(3), 400.0)), Some(false));
+    let acts = st(&mut n, Dir::Inbound, &a, "failed", 500.0);
+    assert_eq!(
+        acts,
+        vec![close(Dir::Inbound, "a")],
+        "no second relay-only retry: a pause"
+    );
+    let t = 600.0 + MAX_RETRY_PAUSE_MS;
+    assert!(n.tick(t).contains(&get("a")));
+    assert_eq!(opened(n.on_server(offer_from_a(5), t)), Some(false));
+    // One that connects with every candidate earns a relay-only retry again;
+    // one that connects relay-only stays relay-only.
+    st(&mut n, Dir::Inbound, &a, "connected", t + 1.0);
+    st(&mut n, Dir::Inbound, &a, "failed", t + 2.0);
+    let acts = n.tick(t + 2.0 + INBOUND_GIVE_UP_MS);
+    assert!(acts.contains(&get("a")), "asked again at once: {acts:?}");
+    let t = t + 3.0 + INBOUND_GIVE_UP_MS;
+    assert_eq!(opened(n.on_server(offer_from_a(6), t)), Some(true));
+    st(&mut n, Dir::Inbound, &a, "connected", t + 1.0);
+    assert!(n.peers()[0].relay_retry());
+
+    // Without TURN there is nothing to retry through.
+    let mut plain = Negotiator::new(false, 1);
+    plain.on_server(welcome("me", vec![info("a", true)]), 0.0);
+    plain.on_server(offer_from_a(1), 0.0);
+    st(&mut plain, Dir::Inbound, &a, "failed", 100.0);
+    assert_eq!(opened(plain.on_server(offer_from_a(2), 200.0)), Some(false));
 }
