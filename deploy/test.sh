@@ -18,7 +18,10 @@ ns=meshcast-deploy-$$
 tmp=$(mktemp -d)
 pid=
 cleanup() {
-  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
   podman umount meshcast-deploy-test >/dev/null 2>&1 || true
   podman rm -f -t 0 meshcast-deploy-test >/dev/null 2>&1 || true
   ip netns del "$ns" 2>/dev/null || true
@@ -39,7 +42,7 @@ healthy() {
 }
 
 log "systemd unit"
-sed "s#/usr/local/bin/meshcast-relay#$PWD/$bin#" deploy/systemd/meshcast-relay.service >"$tmp/meshcast-relay.service"
+sed "s#/usr/local/bin/meshcast-relay#$(realpath "$bin")#" deploy/systemd/meshcast-relay.service >"$tmp/meshcast-relay.service"
 out=$(systemd-analyze verify "$tmp/meshcast-relay.service" 2>&1) || fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 

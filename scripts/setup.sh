@@ -57,6 +57,7 @@ if [ "$with_tests" = 1 ]; then
   # deploy/test.sh: the systemd unit and the container image.
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v podman >/dev/null || missing+=(podman)
+  [ -x /bin/kill ] || missing+=(procps)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

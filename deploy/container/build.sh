@@ -20,6 +20,8 @@ trap 'rm -rf "$ctx"' EXIT
 cp "$bin" "$ctx/meshcast-relay"
 strip "$ctx/meshcast-relay"
 cp -r dist "$ctx/dist"
+# /state, owned by the image's user, so a volume mounted there is writable.
+mkdir "$ctx/state"
 if command -v podman >/dev/null; then
   podman build --quiet -t "$tag" -f deploy/container/Containerfile "$ctx"
 else

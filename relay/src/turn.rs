@@ -43,6 +43,15 @@ use turn::server::config::{ConnConfig, ServerConfig};
 /// The realm in every challenge.
 pub const REALM: &str = "meshcast";
 
+/// The client whose request one conn's read loop is handling: each loop
+/// handles one request at a time, so its relay ports claim that client's
+/// reservation (several loops run at once: UDP, TCP, TLS).
+pub(crate) type Current = Arc<std::sync::Mutex<SocketAddr>>;
+
+fn set_current(current: &Current, client: SocketAddr) {
+    *current.lock().unwrap_or_else(|e| e.into_inner()) = client;
+}
+
 /// How the gate checks credentials.
 #[derive(Clone, Debug)]
 pub(crate) struct Auth {
@@ -137,11 +146,13 @@ impl EmbeddedTurn {
         ));
         let stop = CancellationToken::new();
         let (inject_tx, inject_rx) = mpsc::channel(4);
+        let udp_current = Current::new(std::sync::Mutex::new(gate::SELF_ADDR));
         let conn = GateConn {
             gate: gate.clone(),
             socket,
             inject: tokio::sync::Mutex::new(inject_rx),
             stop: stop.clone(),
+            current: udp_current.clone(),
         };
         let ports = RelayPorts {
             listen_ip: listen.ip(),
@@ -151,6 +162,7 @@ impl EmbeddedTurn {
             policy,
             quota,
             metrics: metrics.clone(),
+            current: udp_current,
         };
         // Connections are few per allocation: most carry one.
         let max_streams = args.max_allocations.saturating_mul(2).max(16);
@@ -189,9 +201,13 @@ impl EmbeddedTurn {
             relay_addr_generator: Box::new(ports.clone()),
         }];
         for stream in streams {
+            let ports = RelayPorts {
+                current: stream.current(),
+                ..ports.clone()
+            };
             conn_configs.push(ConnConfig {
                 conn: Arc::new(stream),
-                relay_addr_generator: Box::new(ports.clone()),
+                relay_addr_generator: Box::new(ports),
             });
         }
         let (closed_tx, mut closed_rx) = mpsc::channel(64);
@@ -298,6 +314,8 @@ struct RelayPorts {
     policy: Arc<PeerPolicy>,
     quota: Arc<Quota>,
     metrics: Arc<Metrics>,
+    /// Whose Allocate this conn's server loop is handling.
+    current: Current,
 }
 
 #[async_trait]
@@ -313,7 +331,7 @@ impl RelayAddressGenerator for RelayPorts {
     ) -> Result<(Arc<dyn util::Conn + Send + Sync>, SocketAddr), turn::Error> {
         let slot = self
             .quota
-            .claim()
+            .claim(*self.current.lock().unwrap_or_else(|e| e.into_inner()))
             .ok_or_else(|| turn::Error::Other("no TURN allocation reserved".into()))?;
         let span = u32::from(self.max_port - self.min_port) + 1;
         let start = getrandom::u32().unwrap_or(0) % span;

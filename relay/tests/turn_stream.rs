@@ -401,8 +401,9 @@ async fn anything_but_turn_closes_the_connection_and_connections_are_bounded() {
         tcp.write_all(garbage).await.expect("send");
         let mut rest = Vec::new();
         let read = timeout(WAIT, tcp.read_to_end(&mut rest)).await;
+        // Closed (FIN or reset), nothing sent back.
         assert!(
-            matches!(read, Ok(Ok(0))),
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))) && rest.is_empty(),
             "closed without an answer: {read:?} {rest:?}"
         );
     }
@@ -455,4 +456,39 @@ async fn with_turn_on_https_turn_and_the_app_share_the_https_port() {
     assert_eq!(s.server.get("/healthz").await, (200, "ok\n".to_owned()));
     client.hang_up().await;
     metric_becomes(&s.server, "meshcast_turn_allocations", 0.0).await;
+}
+
+#[tokio::test]
+async fn simultaneous_allocates_over_udp_tcp_and_tls_each_take_their_own_slot() {
+    let s = setup(|c| c.turn.allow_loopback = true).await;
+    let mut streams = Vec::new();
+    for t in [Transport::Tcp, Transport::Tls].repeat(3) {
+        streams.push(s.client(t, &s.pass).await);
+    }
+    let udp = [s.udp_client().await, s.udp_client().await];
+    // All at once: the server's UDP, TCP and TLS loops handle them together.
+    let (over_streams, over_udp) = tokio::join!(
+        futures_util::future::join_all(streams.iter().map(|c| timeout(WAIT, c.allocate()))),
+        futures_util::future::join_all(udp.iter().map(|c| timeout(WAIT, c.allocate()))),
+    );
+    let mut relayed = Vec::new();
+    for r in over_streams {
+        relayed.push(
+            r.expect("in time")
+                .expect("an allocation for every stream client"),
+        );
+    }
+    for r in over_udp {
+        r.expect("in time")
+            .expect("an allocation for every UDP client");
+    }
+    assert_eq!(s.server.metric("meshcast_turn_allocations").await, 8.0);
+    for conn in &relayed {
+        ping_pong(conn).await;
+    }
+    // Each closed connection frees its own slot, and only that one.
+    for (i, c) in streams.into_iter().enumerate() {
+        c.hang_up().await;
+        metric_becomes(&s.server, "meshcast_turn_allocations", (7 - i) as f64).await;
+    }
 }

@@ -116,7 +116,7 @@ async fn check(servers: Vec<IceServer>) -> Result<Reach, JsValue> {
     for _ in 0..PATIENCE_MS / 250 {
         gloo_timers::future::TimeoutFuture::new(250).await;
         got = super::stats::gathered(&pc).await;
-        if got == want {
+        if want.iter().zip(got).all(|(w, g)| g || !w) {
             break;
         }
     }

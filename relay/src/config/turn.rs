@@ -69,19 +69,21 @@ pub struct TurnArgs {
     #[arg(long = "turn-allow-loopback")]
     pub allow_loopback: bool,
 
-    /// TURN allocations in total; one more gets 508.
+    /// TURN allocations in total; one more gets 508 (each is a UDP socket).
     #[arg(
         long = "turn-max-allocations",
         env = "MESHCAST_TURN_MAX_ALLOCATIONS",
-        default_value_t = 1000
+        default_value_t = 4000
     )]
     pub max_allocations: usize,
 
-    /// TURN allocations per peer id; one more gets 486.
+    /// TURN allocations per peer id; one more gets 486. A browser allocates
+    /// once per advertised TURN URL (up to 4: UDP, TCP, TLS, TLS on 443)
+    /// for each of its 2 x (peers - 1) connections: 120 in a room of 16.
     #[arg(
         long = "turn-user-quota",
         env = "MESHCAST_TURN_USER_QUOTA",
-        default_value_t = 16
+        default_value_t = 128
     )]
     pub user_quota: usize,
 

@@ -16,7 +16,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// rustls' server configuration, offering these ALPN protocols: HTTP/1.1
-/// for the web app (WebSocket upgrades need it), none for TURN (browsers
+/// for the web app (WebSocket upgrades need it), with `stun.turn` beside
+/// it when TURN shares the port, none on TURN's own TLS port (browsers
 /// send none, and a client that does is served anyway).
 pub fn acceptor(certs: Arc<Certs>, alpn: &[&[u8]]) -> TlsAcceptor {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(

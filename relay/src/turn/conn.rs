@@ -18,6 +18,8 @@ pub(super) struct GateConn {
     pub(super) socket: UdpSocket,
     pub(super) inject: tokio::sync::Mutex<mpsc::Receiver<Vec<u8>>>,
     pub(super) stop: CancellationToken,
+    /// The client whose datagram the server is handling.
+    pub(super) current: super::Current,
 }
 
 #[async_trait]
@@ -43,6 +45,7 @@ impl util::Conn for GateConn {
                 Some(request) = inject.recv() => {
                     let n = request.len().min(buf.len());
                     buf[..n].copy_from_slice(&request[..n]);
+                    super::set_current(&self.current, SELF_ADDR);
                     return Ok((n, SELF_ADDR));
                 }
                 received = self.socket.recv_from(buf) => {
@@ -55,7 +58,10 @@ impl util::Conn for GateConn {
                         }
                     };
                     match self.gate.inspect(&buf[..n], src, Instant::now()) {
-                        Verdict::Forward => return Ok((n, src)),
+                        Verdict::Forward => {
+                            super::set_current(&self.current, src);
+                            return Ok((n, src));
+                        }
                         Verdict::Reply(reply) => {
                             if let Err(e) = self.socket.send_to(&reply, src).await {
                                 tracing::debug!(%src, "TURN reply: {e}");

@@ -158,19 +158,20 @@ impl Quota {
         Some(slot)
     }
 
-    /// The server wants a relay socket for the Allocate it is handling: the
-    /// newest unclaimed reservation. None means no slot: no socket.
-    pub(super) fn claim(self: &Arc<Self>) -> Option<Claim> {
+    /// The server wants a relay socket for the Allocate of `client` it is
+    /// handling: that client's unclaimed reservation (the server runs one
+    /// read loop per transport at once, so it must be this client's). None
+    /// means no slot: no socket.
+    pub(super) fn claim(self: &Arc<Self>, client: SocketAddr) -> Option<Claim> {
         let mut s = self.slots();
-        let (client, slot) = s
+        let slot = s
             .by_client
-            .iter_mut()
-            .filter(|(_, slot)| !slot.claimed && !slot.live)
-            .max_by_key(|(_, slot)| slot.seq)?;
+            .get_mut(&client)
+            .filter(|slot| !slot.claimed && !slot.live)?;
         slot.claimed = true;
         Some(Claim {
             quota: self.clone(),
-            client: *client,
+            client,
             id: slot.id,
         })
     }
@@ -247,8 +248,9 @@ mod tests {
         // The server errs for alice's first: that slot is free again.
         q.failed(client(1));
         assert_eq!(q.reserve("alice", client(3), t0), Ok(()));
-        // The relay socket claims the newest reservation; success makes it live.
-        let claim = q.claim().expect("a reservation to claim");
+        // The relay socket claims its client's reservation; success makes it live.
+        assert!(q.claim(client(5)).is_none(), "nothing reserved for carol");
+        let claim = q.claim(client(3)).expect("a reservation to claim");
         assert_eq!(claim.client, client(3));
         q.succeeded(client(3));
         assert_eq!(metrics.turn_allocations.load(Relaxed), 1);
@@ -275,16 +277,20 @@ mod tests {
         // No answer, no socket: after the timeout the slot is given up.
         let much_later = t0 + RESERVATION_TIMEOUT;
         assert_eq!(q.reserve("alice", client(2), much_later), Ok(()));
-        let old = q.claim().expect("claim");
+        let old = q.claim(client(2)).expect("claim");
         q.closed("alice", client(2));
         // A new slot for the same address; the old socket's claim leaves it.
         assert_eq!(q.reserve("alice", client(2), much_later), Ok(()));
         drop(old);
         assert_eq!(q.taken(), 1);
         // A claimed reservation does not expire: the socket is real.
-        let _claim = q.claim().expect("claim");
+        let _claim = q.claim(client(2)).expect("claim");
         let hour = t0 + Duration::from_secs(3600);
         assert_eq!(q.reserve("alice", client(3), hour), Err(Full::User));
-        assert!(q.claim().is_none(), "nothing left to claim: no socket");
+        assert!(
+            q.claim(client(2)).is_none(),
+            "claimed once: no second socket"
+        );
+        assert!(q.claim(client(3)).is_none(), "nothing reserved: no socket");
     }
 }

@@ -16,8 +16,9 @@
 //! 5 s for the TLS handshake and for the first message, 10 min of silence
 //! (longer than any allocation lives unrefreshed), messages of at most
 //! [`MAX_FRAME`] bytes (the server reads no more; anything longer or not
-//! STUN/ChannelData closes the connection), and a bounded queue towards a
-//! slow reader (full: the packet is dropped, as UDP would).
+//! STUN/ChannelData closes the connection), a bounded queue towards a slow
+//! reader (full: the packet is dropped, as UDP would) and 10 s for any
+//! write (a client that stops reading loses its connection).
 
 use super::gate::{Gate, Verdict};
 use crate::metrics::Metrics;
@@ -41,8 +42,10 @@ pub(crate) const MAX_FRAME: usize = 1500;
 const FIRST: Duration = Duration::from_secs(5);
 /// A connection silent this long is closed: no allocation outlives it.
 const IDLE: Duration = Duration::from_secs(600);
-/// Packets queued towards one client.
-const QUEUE: usize = 256;
+/// Packets queued towards one client (at most ~96 KB).
+const QUEUE: usize = 64;
+/// A write towards a client that takes longer closes its connection.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a message is, from its first 4 bytes: the bytes to read in all
 /// (ChannelData is padded to 4 over streams) and the bytes that are the
@@ -65,6 +68,8 @@ type Writers = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>;
 /// Every TCP or TLS connection of one listener, as the server's one conn.
 pub(super) struct StreamConn {
     inbound: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
+    /// The client whose message the server is handling.
+    current: super::Current,
     writers: Writers,
     gate: Arc<Gate>,
     local: SocketAddr,
@@ -96,6 +101,7 @@ impl StreamConn {
         });
         let conn = Self {
             inbound: tokio::sync::Mutex::new(rx),
+            current: super::Current::new(std::sync::Mutex::new(super::gate::SELF_ADDR)),
             writers,
             gate,
             local,
@@ -207,6 +213,13 @@ impl StreamConn {
     }
 }
 
+impl StreamConn {
+    /// Who the server is handling now (for this conn's relay ports).
+    pub(super) fn current(&self) -> super::Current {
+        self.current.clone()
+    }
+}
+
 impl Shared {
     /// A place for one more connection, if there is one.
     fn slot(&self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
@@ -234,17 +247,28 @@ where
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
-    lock(&shared.writers).insert(addr, tx.clone());
+    {
+        let mut writers = lock(&shared.writers);
+        // One connection per address (a second, e.g. on another local
+        // address of a 0.0.0.0 listener, is not served).
+        if writers.contains_key(&addr) {
+            return;
+        }
+        writers.insert(addr, tx.clone());
+    }
+    // A client that stops reading must not hold its connection: a write
+    // that does not finish in time ends it.
     let write = async move {
         while let Some(packet) = rx.recv().await {
-            if writer.write_all(&packet).await.is_err() {
-                break;
+            match tokio::time::timeout(WRITE_WAIT, writer.write_all(&packet)).await {
+                Ok(Ok(())) => {}
+                _ => return,
             }
         }
-        let _ = writer.shutdown().await;
+        let _ = tokio::time::timeout(WRITE_WAIT, writer.shutdown()).await;
     };
-    let read = async move {
-        let mut username = None;
+    let username = std::sync::Mutex::new(None);
+    let read = async {
         let mut buf = [0u8; MAX_FRAME];
         let mut wait = FIRST;
         while let Some(n) = read_frame(&mut reader, &mut buf, wait).await {
@@ -253,7 +277,7 @@ where
             match shared.gate.inspect(packet, addr, Instant::now()) {
                 Verdict::Forward => {
                     if let Some(name) = allocating_user(packet) {
-                        username = Some(name);
+                        *lock(&username) = Some(name);
                     }
                     if shared.inbound.send((packet.to_vec(), addr)).await.is_err() {
                         break;
@@ -265,12 +289,14 @@ where
                 Verdict::Drop => {}
             }
         }
-        // Reading ends the connection; writing ends once its queue is gone.
-        lock(&shared.writers).remove(&addr);
-        drop(tx);
-        username
     };
-    let (username, ()) = tokio::join!(read, write);
+    // Either side ending ends the connection.
+    tokio::select! {
+        () = read => {}
+        () = write => {}
+    }
+    lock(&shared.writers).remove(&addr);
+    let username = lock(&username).take();
     if let Some(release) = username.and_then(|u| shared.gate.release(&u, Instant::now())) {
         let _ = shared.inbound.send((release, addr)).await;
     }
@@ -338,6 +364,7 @@ impl util::Conn for StreamConn {
             () = self.stop.cancelled() => Err(util::Error::Other("closed".into())),
             next = inbound.recv() => {
                 let (packet, from) = next.ok_or_else(|| util::Error::Other("closed".into()))?;
+                super::set_current(&self.current, from);
                 let n = packet.len().min(buf.len());
                 buf[..n].copy_from_slice(&packet[..n]);
                 Ok((n, from))

@@ -48,9 +48,9 @@ impl Negotiator {
                             p.unreachable = false;
                             p.give_ups = 0;
                             p.retry_at_ms = 0.0;
-                            // Connected with every candidate: a later
-                            // failure may be retried relay-only again.
-                            p.relay_tried &= p.relay_next;
+                            // A later failure may be retried relay-only
+                            // again (a relay-only one stays relay-only).
+                            p.relay_tried = false;
                         }
                         _ => {}
                     }

@@ -37,7 +37,7 @@ pub struct Remote {
     pub(super) retry_at_ms: f64,
     /// My next (or current) connection from it gathers only TURN
     /// candidates: one with every candidate failed. `relay_tried`: that
-    /// retry was made since the last connection that connected without it.
+    /// retry was made since the last connection that connected.
     pub(super) relay_next: bool,
     pub(super) relay_tried: bool,
 }

@@ -1085,8 +1085,8 @@ fn with_turn_a_failed_connection_is_retried_once_relay_only_before_it_is_given_u
     let t = 600.0 + MAX_RETRY_PAUSE_MS;
     assert!(n.tick(t).contains(&get("a")));
     assert_eq!(opened(n.on_server(offer_from_a(5), t)), Some(false));
-    // One that connects with every candidate earns a relay-only retry again;
-    // one that connects relay-only stays relay-only.
+    // One that connects earns a relay-only retry again; one that connects
+    // relay-only stays relay-only, and its failure is retried relay-only.
     st(&mut n, Dir::Inbound, &a, "connected", t + 1.0);
     st(&mut n, Dir::Inbound, &a, "failed", t + 2.0);
     let acts = n.tick(t + 2.0 + INBOUND_GIVE_UP_MS);
@@ -1095,6 +1095,15 @@ fn with_turn_a_failed_connection_is_retried_once_relay_only_before_it_is_given_u
     assert_eq!(opened(n.on_server(offer_from_a(6), t)), Some(true));
     st(&mut n, Dir::Inbound, &a, "connected", t + 1.0);
     assert!(n.peers()[0].relay_retry());
+    assert_eq!(
+        st(&mut n, Dir::Inbound, &a, "failed", t + 2.0),
+        vec![],
+        "waits for the broadcaster's restarts first"
+    );
+    let acts = n.tick(t + 2.0 + INBOUND_GIVE_UP_MS);
+    assert!(acts.contains(&get("a")), "{acts:?}");
+    let t = t + 3.0 + INBOUND_GIVE_UP_MS;
+    assert_eq!(opened(n.on_server(offer_from_a(7), t)), Some(true));
 
     // Without TURN there is nothing to retry through.
     let mut plain = Negotiator::new(false, 1);
