@@ -20,7 +20,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 mod listener;
+mod redirect;
 pub use listener::{Peeked, TlsAddr, TlsListener, TurnStreams, acceptor, peer_addr};
+pub use redirect::redirect_http;
 
 /// TLS handshakes in flight at most; more wait to be accepted.
 pub const MAX_HANDSHAKES: usize = 1024;

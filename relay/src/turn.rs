@@ -4,9 +4,9 @@
 //! relay's own short-lived credentials (`expiry:peer`, HMAC of the shared
 //! secret), answers challenges itself so floods leave no state, enforces
 //! quotas and refuses to relay to loopback, private and other special
-//! addresses ([policy]). Relay sockets are [`RelayConn`]s, which check the
-//! peer address again on every datagram, and each holds its slot in the one
-//! allocation counter ([quota]). Relayed addresses are UDP on every
+//! addresses ([policy]). Relay sockets ([relay]) check the peer address
+//! again on every datagram, and each holds its slot in the one allocation
+//! counter ([quota]). Relayed addresses are UDP on every
 //! transport (what browsers ask for).
 
 mod conn;
@@ -15,28 +15,27 @@ mod limiter;
 mod nonces;
 pub mod policy;
 mod quota;
+mod relay;
 mod stream;
 mod stun;
 
 use crate::config::TurnArgs;
 use crate::metrics::Metrics;
 use crate::tls::Peeked;
-use async_trait::async_trait;
 use conn::GateConn;
 use gate::Gate;
 use limiter::ReplyRates;
 use policy::PeerPolicy;
-use quota::{Claim, Quota};
+use quota::Quota;
+use relay::RelayPorts;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use stream::StreamConn;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
-use turn::relay::RelayAddressGenerator;
 use turn::server::Server;
 use turn::server::config::{ConnConfig, ServerConfig};
 
@@ -300,126 +299,6 @@ impl turn::auth::AuthHandler for GateAuth {
     ) -> Result<Vec<u8>, turn::Error> {
         let password = crate::ice::turn_credential(&self.0, username);
         Ok(turn::auth::generate_auth_key(username, realm, &password))
-    }
-}
-
-/// Binds relay sockets in the port range, one for each slot the gate
-/// reserved: no reservation, no socket.
-#[derive(Clone)]
-struct RelayPorts {
-    listen_ip: IpAddr,
-    relay_ip: IpAddr,
-    min_port: u16,
-    max_port: u16,
-    policy: Arc<PeerPolicy>,
-    quota: Arc<Quota>,
-    metrics: Arc<Metrics>,
-    /// Whose Allocate this conn's server loop is handling.
-    current: Current,
-}
-
-#[async_trait]
-impl RelayAddressGenerator for RelayPorts {
-    fn validate(&self) -> Result<(), turn::Error> {
-        Ok(())
-    }
-
-    async fn allocate_conn(
-        &self,
-        _use_ipv4: bool,
-        _requested_port: u16,
-    ) -> Result<(Arc<dyn util::Conn + Send + Sync>, SocketAddr), turn::Error> {
-        let slot = self
-            .quota
-            .claim(*self.current.lock().unwrap_or_else(|e| e.into_inner()))
-            .ok_or_else(|| turn::Error::Other("no TURN allocation reserved".into()))?;
-        let span = u32::from(self.max_port - self.min_port) + 1;
-        let start = getrandom::u32().unwrap_or(0) % span;
-        // Walk the range from a random point, so a busy range still finds a port.
-        for i in 0..span.min(64) {
-            let port = self.min_port + ((start + i) % span) as u16;
-            if let Ok(socket) = UdpSocket::bind((self.listen_ip, port)).await {
-                let relay_addr = SocketAddr::new(self.relay_ip, port);
-                let conn = RelayConn {
-                    socket,
-                    policy: self.policy.clone(),
-                    metrics: self.metrics.clone(),
-                    stop: CancellationToken::new(),
-                    _slot: slot,
-                };
-                return Ok((Arc::new(conn), relay_addr));
-            }
-        }
-        Err(turn::Error::Other("no free TURN relay port".into()))
-    }
-}
-
-/// An allocation's relay socket: nothing goes to or comes from a refused peer.
-struct RelayConn {
-    socket: UdpSocket,
-    policy: Arc<PeerPolicy>,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-    /// Dropped with the socket: frees the allocation's slot.
-    _slot: Claim,
-}
-
-#[async_trait]
-impl util::Conn for RelayConn {
-    async fn connect(&self, _addr: SocketAddr) -> util::Result<()> {
-        Err(util::Error::Other("relay sockets are not connected".into()))
-    }
-
-    async fn recv(&self, _buf: &mut [u8]) -> util::Result<usize> {
-        Err(util::Error::Other(
-            "relay sockets have no single peer".into(),
-        ))
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> util::Result<(usize, SocketAddr)> {
-        loop {
-            tokio::select! {
-                () = self.stop.cancelled() => return Err(util::Error::Other("closed".into())),
-                received = self.socket.recv_from(buf) => match received {
-                    Ok((n, from)) if self.policy.allows(from.ip()) => return Ok((n, from)),
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!("TURN relay socket: {e}"),
-                },
-            }
-        }
-    }
-
-    async fn send(&self, _buf: &[u8]) -> util::Result<usize> {
-        Err(util::Error::Other(
-            "relay sockets have no single peer".into(),
-        ))
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> util::Result<usize> {
-        if !self.policy.allows(target.ip()) {
-            self.metrics.turn_peers_refused.fetch_add(1, Relaxed);
-            return Err(util::Error::Other(format!(
-                "relaying to {target} is refused"
-            )));
-        }
-        Ok(self.socket.send_to(buf, target).await?)
-    }
-
-    fn local_addr(&self) -> util::Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    async fn close(&self) -> util::Result<()> {
-        self.stop.cancel();
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
     }
 }
 
