@@ -47,6 +47,10 @@ pub const REALM: &str = "meshcast";
 /// reservation (several loops run at once: UDP, TCP, TLS).
 pub(crate) type Current = Arc<std::sync::Mutex<SocketAddr>>;
 
+fn new_current() -> Current {
+    Arc::new(std::sync::Mutex::new(gate::SELF_ADDR))
+}
+
 fn set_current(current: &Current, client: SocketAddr) {
     *current.lock().unwrap_or_else(|e| e.into_inner()) = client;
 }
@@ -145,7 +149,7 @@ impl EmbeddedTurn {
         ));
         let stop = CancellationToken::new();
         let (inject_tx, inject_rx) = mpsc::channel(4);
-        let udp_current = Current::new(std::sync::Mutex::new(gate::SELF_ADDR));
+        let udp_current = new_current();
         let conn = GateConn {
             gate: gate.clone(),
             socket,

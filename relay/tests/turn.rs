@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, Server, WAIT};
+use common::{Client, Server, WAIT, bare_allocate};
 use relay::config::Config;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -182,12 +182,8 @@ async fn an_unauthenticated_flood_is_answered_at_a_bounded_rate_and_leaves_the_s
 
     // 20k unauthenticated Allocate requests, as fast as one socket sends them.
     let flood = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let mut allocate = [0u8; 20];
-    allocate[1] = 0x03; // Allocate request, no attributes
-    allocate[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
     for i in 0..20_000u32 {
-        allocate[8..12].copy_from_slice(&i.to_be_bytes());
-        flood.send_to(&allocate, addr).await.expect("send");
+        flood.send_to(&bare_allocate(i), addr).await.expect("send");
     }
     // Wait until the gate has seen them all (UDP may drop some on the way).
     let seen = || async {
@@ -227,15 +223,6 @@ async fn an_unauthenticated_flood_is_answered_at_a_bounded_rate_and_leaves_the_s
         .expect("recv");
     assert_eq!(&buf[..n], b"still here");
     client.close().await.expect("close");
-}
-
-/// An unauthenticated Allocate (no attributes) with transaction id `i`.
-fn bare_allocate(i: u32) -> [u8; 20] {
-    let mut allocate = [0u8; 20];
-    allocate[1] = 0x03;
-    allocate[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
-    allocate[8..12].copy_from_slice(&i.to_be_bytes());
-    allocate
 }
 
 #[tokio::test]

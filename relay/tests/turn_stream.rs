@@ -10,7 +10,7 @@
 mod common;
 
 use common::tls::{temp_dir, tls_connect_to, tls_server, write_cert, wss_join};
-use common::{Server, WAIT};
+use common::{Server, WAIT, bare_allocate};
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -347,15 +347,6 @@ async fn the_gate_rules_hold_over_tcp_and_tls() {
         .await
         .expect("in time")
         .expect("the freed slot");
-}
-
-/// An unauthenticated Allocate (no attributes) with transaction id `i`.
-fn bare_allocate(i: u32) -> [u8; 20] {
-    let mut allocate = [0u8; 20];
-    allocate[1] = 0x03;
-    allocate[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
-    allocate[8..12].copy_from_slice(&i.to_be_bytes());
-    allocate
 }
 
 #[tokio::test]

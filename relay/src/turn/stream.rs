@@ -101,7 +101,7 @@ impl StreamConn {
         });
         let conn = Self {
             inbound: tokio::sync::Mutex::new(rx),
-            current: super::Current::new(std::sync::Mutex::new(super::gate::SELF_ADDR)),
+            current: super::new_current(),
             writers,
             gate,
             local,

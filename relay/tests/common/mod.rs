@@ -18,6 +18,15 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+/// An unauthenticated Allocate (no attributes) with transaction id `i`.
+pub fn bare_allocate(i: u32) -> [u8; 20] {
+    let mut allocate = [0u8; 20];
+    allocate[1] = 0x03;
+    allocate[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+    allocate[8..12].copy_from_slice(&i.to_be_bytes());
+    allocate
+}
+
 /// The peer id a `welcome` gave.
 pub fn id(welcome: &Value) -> String {
     welcome["id"].as_str().expect("id").to_owned()
