@@ -39,7 +39,9 @@
 //! At about half of that, and again every half TTL while the client stays
 //! joined, the relay pushes `{"event":"iceServers","iceServers":[...]}` with
 //! fresh ones; a client uses the newest list for every new connection and
-//! before an ICE restart (`setConfiguration`).
+//! before an ICE restart (`setConfiguration`). Before joining (the lobby's
+//! network check), `GET /ice-servers` answers with the same `iceServers`
+//! object, its credentials made for a fresh id.
 //!
 //! Events a client sends without `to` go to everyone else in its room; events
 //! with `to` go only to that peer, and only if it is in the sender's room.
