@@ -169,11 +169,13 @@ impl ServerMsg {
                 from: from()?,
                 conn: conn()?,
                 sdp: sdp()?,
+                sig: opt(&m, "sig", string)?,
             },
             "answer" => ServerMsg::Answer {
                 from: from()?,
                 conn: conn()?,
                 sdp: sdp()?,
+                sig: opt(&m, "sig", string)?,
             },
             "iceOfferCandidate" => ServerMsg::IceOfferCandidate {
                 from: from()?,

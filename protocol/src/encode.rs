@@ -145,7 +145,7 @@ impl ClientMsg {
                 o.str("to", &to.0);
                 o.end()
             }
-            ClientMsg::Offer { to, conn, sdp } | ClientMsg::Answer { to, conn, sdp } => {
+            ClientMsg::Offer { to, conn, sdp, sig } | ClientMsg::Answer { to, conn, sdp, sig } => {
                 let event = if matches!(self, ClientMsg::Offer { .. }) {
                     "offer"
                 } else {
@@ -155,6 +155,9 @@ impl ClientMsg {
                 o.str("to", &to.0);
                 o.num("conn", *conn);
                 o.str("sdp", sdp);
+                if let Some(sig) = sig {
+                    o.str("sig", sig);
+                }
                 o.end()
             }
             ClientMsg::IceOfferCandidate {

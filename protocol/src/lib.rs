@@ -48,6 +48,19 @@
 //! Every forwarded event arrives as sent, minus `to`, plus `"from"` stamped by
 //! the relay (a `from` written by a client is ignored).
 //!
+//! # Verified rooms
+//!
+//! In a room whose link carries a room key (`#k=`, never sent to the relay;
+//! see [`verify`]), every `offer` and `answer` carries `"sig"`, an HMAC
+//! over the room, both peer ids, `conn` and the SDP's fingerprints and
+//! ICE ufrag; a page with the key refuses a description whose `sig` is
+//! missing or wrong before applying it. Display names and chat travel
+//! sealed (`"e1.<base64url>"`, AES-GCM): the relay accepts a name or chat
+//! text if it is valid plain text or has the sealed shape within the same
+//! character limits ([`wire_name`], [`valid_chat`]), and stores and forwards
+//! it untouched. `sig` is 1-64 chars of `[A-Za-z0-9_-]` ([`valid_sig`]);
+//! anything else gets `badMessage`.
+//!
 //! # Chat
 //!
 //! `{"event":"chat","text":...}` goes to everyone else in the room as
@@ -237,9 +250,11 @@ pub fn valid_view_size(width: u32, height: u32) -> bool {
     width <= MAX_VIEW_SIDE && height <= MAX_VIEW_SIDE
 }
 
-/// A chat message: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
+/// A chat message: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace,
+/// or such a message sealed by [`verify`] (a verified room).
 pub fn valid_chat(text: &str) -> bool {
-    !text.trim().is_empty() && text.chars().count() <= MAX_CHAT_CHARS
+    (!text.trim().is_empty() && text.chars().count() <= MAX_CHAT_CHARS)
+        || verify::is_sealed(text, MAX_CHAT_CHARS)
 }
 
 /// Client -> relay.
@@ -270,6 +285,11 @@ pub enum ClientMsg {
         #[serde(default)]
         conn: u64,
         sdp: String,
+        /// In a verified room: the HMAC that binds this description's
+        /// fingerprints to the room, both peers and `conn` (see [`verify`]);
+        /// forwarded untouched. At most [`MAX_SIG_LEN`] chars of `[A-Za-z0-9_-]`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
     Answer {
         to: PeerId,
@@ -277,6 +297,11 @@ pub enum ClientMsg {
         #[serde(default)]
         conn: u64,
         sdp: String,
+        /// In a verified room: the HMAC that binds this description's
+        /// fingerprints to the room, both peers and `conn` (see [`verify`]);
+        /// forwarded untouched. At most [`MAX_SIG_LEN`] chars of `[A-Za-z0-9_-]`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
     IceOfferCandidate {
         to: PeerId,
@@ -367,12 +392,22 @@ pub enum ServerMsg {
         #[serde(default)]
         conn: u64,
         sdp: String,
+        /// In a verified room: the HMAC that binds this description's
+        /// fingerprints to the room, both peers and `conn` (see [`verify`]);
+        /// forwarded untouched. At most [`MAX_SIG_LEN`] chars of `[A-Za-z0-9_-]`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
     Answer {
         from: PeerId,
         #[serde(default)]
         conn: u64,
         sdp: String,
+        /// In a verified room: the HMAC that binds this description's
+        /// fingerprints to the room, both peers and `conn` (see [`verify`]);
+        /// forwarded untouched. At most [`MAX_SIG_LEN`] chars of `[A-Za-z0-9_-]`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
     IceOfferCandidate {
         from: PeerId,
@@ -520,12 +555,24 @@ impl ClientMsg {
                     height,
                 },
             ),
-            ClientMsg::Offer { to, conn, sdp } => {
-                Route::Peer(to, ServerMsg::Offer { from, conn, sdp })
-            }
-            ClientMsg::Answer { to, conn, sdp } => {
-                Route::Peer(to, ServerMsg::Answer { from, conn, sdp })
-            }
+            ClientMsg::Offer { to, conn, sdp, sig } => Route::Peer(
+                to,
+                ServerMsg::Offer {
+                    from,
+                    conn,
+                    sdp,
+                    sig,
+                },
+            ),
+            ClientMsg::Answer { to, conn, sdp, sig } => Route::Peer(
+                to,
+                ServerMsg::Answer {
+                    from,
+                    conn,
+                    sdp,
+                    sig,
+                },
+            ),
             ClientMsg::IceOfferCandidate {
                 to,
                 conn,
@@ -581,14 +628,30 @@ pub fn clean_name(name: &str) -> Option<&str> {
     ((1..=MAX_NAME_LEN).contains(&chars) && !name.chars().any(char::is_control)).then_some(name)
 }
 
+/// Longest `sig` on an offer or answer (an HMAC-SHA-256 in base64url is 43).
+pub const MAX_SIG_LEN: usize = 64;
+
+/// A `sig`: 1-64 chars of `[A-Za-z0-9_-]`.
+pub fn valid_sig(sig: &str) -> bool {
+    (1..=MAX_SIG_LEN).contains(&sig.len()) && sig.chars().all(is_id_char)
+}
+
+/// A display name as the relay accepts it: a plain one (see [`clean_name`],
+/// trimmed) or, in a verified room, one sealed by [`verify`] (untouched).
+pub fn wire_name(name: &str) -> Option<&str> {
+    clean_name(name).or_else(|| verify::is_sealed(name, MAX_NAME_LEN).then_some(name))
+}
+
 /// 32-128 chars of `[A-Za-z0-9_-]`.
 pub fn valid_token(token: &str) -> bool {
     (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len()) && token.chars().all(is_id_char)
 }
 
+pub mod base64url;
 mod decode;
 pub mod encode;
 pub mod json;
+pub mod verify;
 pub use decode::DecodeError;
 
 #[cfg(test)]

@@ -106,16 +106,36 @@ fn client_messages() {
             to: "p1".into(),
             conn: 7,
             sdp: "v=0".into(),
+            sig: None,
         },
         json!({"event":"offer","to":"p1","conn":7,"sdp":"v=0"}),
+    );
+    golden_client(
+        ClientMsg::Offer {
+            to: "p1".into(),
+            conn: 7,
+            sdp: "v=0".into(),
+            sig: Some("q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA".into()),
+        },
+        json!({"event":"offer","to":"p1","conn":7,"sdp":"v=0","sig":"q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA"}),
     );
     golden_client(
         ClientMsg::Answer {
             to: "p1".into(),
             conn: 7,
             sdp: "v=0".into(),
+            sig: None,
         },
         json!({"event":"answer","to":"p1","conn":7,"sdp":"v=0"}),
+    );
+    golden_client(
+        ClientMsg::Answer {
+            to: "p1".into(),
+            conn: 7,
+            sdp: "v=0".into(),
+            sig: Some("q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA".into()),
+        },
+        json!({"event":"answer","to":"p1","conn":7,"sdp":"v=0","sig":"q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA"}),
     );
     golden_client(
         ClientMsg::IceOfferCandidate {
@@ -291,16 +311,36 @@ fn server_messages() {
             from: "p1".into(),
             conn: 7,
             sdp: "v=0".into(),
+            sig: None,
         },
         json!({"event":"offer","from":"p1","conn":7,"sdp":"v=0"}),
+    );
+    golden_server(
+        ServerMsg::Offer {
+            from: "p1".into(),
+            conn: 7,
+            sdp: "v=0".into(),
+            sig: Some("q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA".into()),
+        },
+        json!({"event":"offer","from":"p1","conn":7,"sdp":"v=0","sig":"q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA"}),
     );
     golden_server(
         ServerMsg::Answer {
             from: "p1".into(),
             conn: 7,
             sdp: "v=0".into(),
+            sig: None,
         },
         json!({"event":"answer","from":"p1","conn":7,"sdp":"v=0"}),
+    );
+    golden_server(
+        ServerMsg::Answer {
+            from: "p1".into(),
+            conn: 7,
+            sdp: "v=0".into(),
+            sig: Some("q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA".into()),
+        },
+        json!({"event":"answer","from":"p1","conn":7,"sdp":"v=0","sig":"q6cEJ_sXw0bM1Wm0T3Yk2rR8Jk9wDq0Qm1oZl2vX4aA"}),
     );
     golden_server(
         ServerMsg::IceOfferCandidate {
@@ -534,6 +574,7 @@ fn the_browser_decoder_refuses_what_the_derive_refuses() {
                 from: "p1".into(),
                 conn: 0,
                 sdp: "v=0".into(),
+                sig: None,
             },
         ),
         (

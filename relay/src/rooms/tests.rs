@@ -229,6 +229,7 @@ fn a_queue_over_its_byte_budget_evicts_that_peer() {
         from: "a".into(),
         conn: 1,
         sdp: "x".repeat(300),
+        sig: None,
     });
     reg.send_to(&ma, &"slow".into(), big.clone()).expect("fits");
     assert!(slow.outbox.close_frame().is_none());
@@ -313,6 +314,7 @@ async fn what_is_held_for_a_member_in_grace_is_bounded() {
         from: "b".into(),
         conn: 1,
         sdp: "x".repeat(60 * 1024),
+        sig: None,
     });
     for _ in 0..10 {
         assert_eq!(reg.send_to(&mb, &"y".into(), big.clone()), Ok(()));

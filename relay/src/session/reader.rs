@@ -10,8 +10,8 @@ use crate::rooms::{Join, Membership, Outbound, Outbox, encode};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{StreamExt, stream::SplitStream};
 use protocol::{
-    ClientMsg, ErrorCode, Route, ServerMsg, clean_name, close, valid_chat, valid_room,
-    valid_stream_id, valid_token, valid_view_size,
+    ClientMsg, ErrorCode, Route, ServerMsg, close, valid_chat, valid_room, valid_sig,
+    valid_stream_id, valid_token, valid_view_size, wire_name,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
@@ -165,8 +165,9 @@ impl<'a> Session<'a> {
             Route::Room(ServerMsg::BroadcastEnded { .. }) => registry.set_broadcasting(me, false),
             Route::Room(ServerMsg::Chat { text, .. }) => {
                 if !valid_chat(&text) {
-                    return self
-                        .bad_message("chat text must be 1-2000 characters, not only spaces");
+                    return self.bad_message(
+                        "chat text must be 1-2000 characters, not only spaces (or sealed, in a verified room)",
+                    );
                 }
                 registry.chat(me, text);
                 Ok(())
@@ -185,6 +186,12 @@ impl<'a> Session<'a> {
                 ..
             }) if !valid_stream_id(s) => {
                 return self.bad_message("mediaState.screen must be 1-64 chars of [A-Za-z0-9_{}-]");
+            }
+            Route::Peer(
+                _,
+                ServerMsg::Offer { sig: Some(s), .. } | ServerMsg::Answer { sig: Some(s), .. },
+            ) if !valid_sig(&s) => {
+                return self.bad_message("sig must be 1-64 characters of A-Z a-z 0-9 _ -");
             }
             Route::Room(out) => {
                 registry.broadcast(me, &encode(&out));
@@ -211,8 +218,10 @@ impl<'a> Session<'a> {
         if !valid_room(&room.0) {
             return self.bad_message("room: 1-64 characters of A-Z a-z 0-9 _ -");
         }
-        let Some(name) = clean_name(&name) else {
-            return self.bad_message("name: 1-64 characters after trimming, no control characters");
+        let Some(name) = wire_name(&name) else {
+            return self.bad_message(
+                "name: 1-64 characters after trimming, no control characters (or sealed, in a verified room)",
+            );
         };
         let id = match token.as_deref() {
             Some(t) if !valid_token(t) => {
