@@ -57,20 +57,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// URL-safe base64 without padding (`[A-Za-z0-9_-]`, valid for room ids and tokens).
-pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
+pub use protocol::base64url::encode as base64url;
 
 /// Milliseconds on the page's monotonic clock.
 pub fn now_ms() -> f64 {
@@ -94,6 +81,20 @@ pub fn mark_once(name: &str) {
     }
 }
 
+/// A JavaScript error in words (`name: message`), without wasm-bindgen's
+/// generic value printer (`{:?}` of a `JsValue` pulls it into the bundle).
+pub fn describe(e: &JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => format!(
+            "{}: {}",
+            String::from(err.name()),
+            String::from(err.message())
+        ),
+        None => e.as_string().unwrap_or_else(|| "unknown error".into()),
+    }
+}
+
 pub fn log(msg: &str) {
     web_sys::console::log_1(&JsValue::from_str(msg));
 }
@@ -106,8 +107,22 @@ pub fn query(key: &str) -> Option<String> {
         .get(key)
 }
 
+/// A parameter of the page's fragment (`#k=...`): never sent in HTTP.
+pub fn fragment(key: &str) -> Option<String> {
+    let hash = window().location().hash().ok()?;
+    web_sys::UrlSearchParams::new_with_str(hash.strip_prefix('#')?)
+        .ok()?
+        .get(key)
+}
+
 pub fn origin() -> String {
     window().location().origin().unwrap_or_default()
+}
+
+/// The link to `room` on `path` (`/` or `/watch`), with its key if any.
+pub fn room_link(path: &str, room: &str, key: Option<&str>) -> String {
+    let key = key.map(|k| format!("#k={k}")).unwrap_or_default();
+    format!("{}{path}?room={room}{key}", origin())
 }
 
 /// Rewrites the address bar without a navigation.
@@ -165,20 +180,4 @@ pub fn friendly_name() -> String {
         ADJ[usize::from(a) % 16],
         ANIMAL[usize::from(b) % 16]
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64url;
-
-    #[test]
-    fn base64url_matches_rfc4648() {
-        assert_eq!(base64url(b""), "");
-        assert_eq!(base64url(b"f"), "Zg");
-        assert_eq!(base64url(b"fo"), "Zm8");
-        assert_eq!(base64url(b"foo"), "Zm9v");
-        assert_eq!(base64url(b"foob"), "Zm9vYg");
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-        assert_eq!(base64url(&[0u8; 16]).len(), 22);
-    }
 }

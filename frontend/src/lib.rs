@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod components;
+pub mod crypto;
 pub mod pages;
 pub mod rtc;
 pub mod signaling;

@@ -253,8 +253,12 @@ pub fn valid_view_size(width: u32, height: u32) -> bool {
 /// A chat message: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace,
 /// or such a message sealed by [`verify`] (a verified room).
 pub fn valid_chat(text: &str) -> bool {
-    (!text.trim().is_empty() && text.chars().count() <= MAX_CHAT_CHARS)
-        || verify::is_sealed(text, MAX_CHAT_CHARS)
+    valid_chat_text(text) || verify::is_sealed(text, MAX_CHAT_CHARS)
+}
+
+/// Chat as typed: 1 to [`MAX_CHAT_CHARS`] characters, not only whitespace.
+pub fn valid_chat_text(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= MAX_CHAT_CHARS
 }
 
 /// Client -> relay.

@@ -184,7 +184,10 @@ fn picture_in_picture(video: NodeRef<Video>) {
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = wasm_bindgen_futures::JsFuture::from(p).await {
                 let e: JsValue = e;
-                crate::browser::log(&format!("picture in picture refused: {e:?}"));
+                crate::browser::log(&format!(
+                    "picture in picture refused: {}",
+                    crate::browser::describe(&e)
+                ));
             }
         });
     }

@@ -12,5 +12,7 @@ pub use chat::ChatPanel;
 pub use controls::{Controls, MediaToggles, Sending, icon_hand};
 pub use layout::{Layout, LayoutSwitch, Stage, is_screen_key, screen_key};
 pub use name::{NAME_KEY, NameDialog};
-pub use tile::{LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials};
+pub use tile::{
+    LocalTile, RemoteTile, ScreenTile, SoundBlocked, SoundGate, Speaker, initials, warning,
+};
 pub use topbar::TopBar;

@@ -162,14 +162,28 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
         data.with(|d| {
             let d = d.as_ref();
             let path = d.and_then(|d| d.path).map_or("–".into(), |p| p.label());
-            d.and_then(|d| d.details.clone())
+            let text = d
+                .and_then(|d| d.details.clone())
                 .unwrap_or_default()
-                .text(&path)
+                .text(&path);
+            match d.and_then(|d| d.code.as_deref()) {
+                // Read aloud to each other: the same on both screens, or
+                // someone sits in the middle.
+                Some(code) => format!("Safety code: {code} (the same on both screens)\n{text}"),
+                None => text,
+            }
         })
     };
+    let code = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.code.clone())));
+    let refused = Signal::derive(move || data.with(|d| d.as_ref().is_some_and(|d| d.refused)));
     view! {
         <figure class="tile remote" data-testid="tile" data-local="false"
             node_ref=tile data-peer=id data-state=move || state.get()
+            data-verified=move || match (code.with(Option::is_some), refused.get()) {
+                (true, _) => Some("true"),
+                (_, true) => Some("false"),
+                _ => None,
+            }
             data-hand=move || hand.get().is_some().to_string()
             data-spotlight=spotlit data-weak=move || weak().to_string()>
             <video node_ref=video autoplay=true playsinline=true class="remote-video"
@@ -197,15 +211,28 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 {super::controls::icon_hand()}
                 {move || hand.get().unwrap_or(0).to_string()}
             </span>
+            // Empty, not only hidden, unless refused: no stray warning text.
+            <p class="verify-warn" data-testid="verify-warning" role="alert" hidden=move || !refused.get()>
+                {move || refused.get().then(|| warning(&name.get()))}
+            </p>
             <TileActions key pin=true tile video details=Some(details_open) />
             <p class="details" data-testid="details" role="status" hidden=move || !details_open.get()>{details}</p>
             <figcaption>
                 <span class="weak" title="Weak connection: packets are lost or delayed" aria-label="Weak connection"><span class="icon i-weak" aria-hidden="true"></span></span>
                 <span class="tile-name">{move || name.get()}</span>
+                <span class="verified" data-testid="verified" hidden=move || code.with(Option::is_none)
+                    title=move || code.get().map(|c| format!("Checked against the room key. Safety code {c}"))>
+                    {move || code.with(Option::is_some).then_some("Verified")}
+                </span>
                 <Badges audio=audio video=video_on />
             </figcaption>
         </figure>
     }
+}
+
+/// What a tile says when its peer failed the room key's check.
+pub fn warning(name: &str) -> String {
+    format!("Could not verify {name}: this connection may be intercepted")
 }
 
 /// A shared screen: mine (`peer` = `None`, muted) or a remote one from `tiles`.

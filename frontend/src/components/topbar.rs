@@ -1,14 +1,21 @@
-//! The top bar: brand, room, invite links, connection status.
+//! The top bar: brand, room, whether the call is verified, invite links,
+//! connection status.
 
 use crate::browser;
 use crate::rtc::Status;
 use leptos::prelude::*;
 
 #[component]
-pub fn TopBar(room: String, status: RwSignal<Status>, others: RwSignal<usize>) -> impl IntoView {
-    let origin = browser::origin();
-    let invite = format!("{origin}/?room={room}");
-    let watch = format!("{origin}/watch?room={room}");
+pub fn TopBar(
+    room: String,
+    /// The room key (`#k=`): a verified room. The links carry it.
+    key: Option<String>,
+    status: RwSignal<Status>,
+    others: RwSignal<usize>,
+) -> impl IntoView {
+    let invite = browser::room_link("/", &room, key.as_deref());
+    let watch = browser::room_link("/watch", &room, key.as_deref());
+    let keyed = key.is_some();
     let copied = RwSignal::new(None::<&'static str>);
     let copy = move |text: String, what: &'static str| {
         wasm_bindgen_futures::spawn_local(async move {
@@ -31,6 +38,10 @@ pub fn TopBar(room: String, status: RwSignal<Status>, others: RwSignal<usize>) -
                 "Room " <code>{short_room}{(room.len() > 10).then_some("…")}</code>
                 <span class="count">{move || match others.get() { 0 => "just you".to_owned(), 1 => "2 here".to_owned(), n => format!("{} here", n + 1) }}</span>
             </span>
+            <details class="trust" class:ok=keyed data-testid="trust" data-verified=keyed.to_string()>
+                <summary title="What this means">{if keyed { "Verified" } else { "Not verified" }}</summary>
+                <p role="note">{if keyed { VERIFIED } else { NOT_VERIFIED }}</p>
+            </details>
             <span class="spacer"></span>
             <button class="chip" data-testid="copy-invite" title=invite.clone()
                 on:click={ let invite = invite.clone(); move |_| copy(invite.clone(), "Invite link copied") }>
@@ -48,3 +59,6 @@ pub fn TopBar(room: String, status: RwSignal<Status>, others: RwSignal<usize>) -
         </header>
     }
 }
+
+const VERIFIED: &str = "This link carries a room key that never reaches the server. Every video and voice here is checked against it: the server, and anything between you and the others, can pass the call on but cannot watch, listen, read names or chat, or slip someone in unseen. A tile that cannot be checked says so and plays nothing. Anyone who has the link can join; the server still sees who talks to whom, and when. To be sure of someone, read the safety code in their tile's details to each other.";
+const NOT_VERIFIED: &str = "This link has no room key, so nothing checks that the others are who the server says: whoever runs the server could listen in. Start a new call for a verified room (its link carries the key).";

@@ -23,7 +23,7 @@ use capture::{Camera, use_camera};
 use hooks::{use_screen_share, use_shortcuts};
 use leptos::prelude::*;
 use lobby::{JoinChoice, Lobby};
-use options::PageOptions;
+use options::{BadLink, PageOptions};
 use protocol::Role;
 use settings::SettingsDialog;
 
@@ -57,10 +57,18 @@ fn CallPage(role: Role) -> impl IntoView {
     let opts = match PageOptions::from_url(role) {
         Ok(opts) => opts,
         Err(bad) => {
+            let (what, detail) = match bad {
+                BadLink::Room(bad) => ("Room names are 1-64 letters, digits, - or _. Got: ", bad),
+                BadLink::Key => (
+                    "The room key after #k= in this link is cut short or changed, so this call could not be checked. Ask for the link again.",
+                    String::new(),
+                ),
+            };
+            let no_detail = detail.is_empty();
             return view! {
                 <main class="center-card">
                     <h1>"That room link is not valid"</h1>
-                    <p class="muted">"Room names are 1-64 letters, digits, - or _. Got: " <code>{bad}</code></p>
+                    <p class="muted">{what} <code hidden=no_detail>{detail}</code></p>
                     <p><a class="primary-link" href="/">"Start a new call"</a></p>
                 </main>
             }
@@ -97,7 +105,7 @@ fn CallPage(role: Role) -> impl IntoView {
     let on_join = Callback::new(move |choice| joined.set(Some(choice)));
     view! {
         <div class="app" class:watch=role == Role::Watcher>
-            <TopBar room=room.clone() status=view_state.status others=view_state.others />
+            <TopBar room=room.clone() key=opts.key.clone() status=view_state.status others=view_state.others />
             {move || match joined.get() {
                 None if role == Role::Broadcaster => view! { <Lobby camera room=room.clone() relay_url=relay_url.clone() on_join /> }.into_any(),
                 None => view! { <NameDialog on_done=Callback::new(move |n| joined.set(Some((n, true)))) /> }.into_any(),
@@ -133,6 +141,7 @@ fn InCall(
             reloaded,
             relay_only: opts.relay_only,
             uplink_kbps: opts.uplink_kbps,
+            key: opts.key.as_deref().and_then(protocol::verify::parse_key),
         },
         view_state,
     ));
@@ -262,6 +271,12 @@ fn InCall(
                             "{} cameras in this room. Every camera is sent to each person separately, so video quality is lowered to keep up; up to {} cameras works best.",
                             view_state.cameras.get(), bitrate::MESH_COMFORT_LIMIT)}</p>
                     </div>
+                <p class="banner warn" data-testid="verify-warning" role="alert"
+                    hidden=move || view_state.refused.with(Vec::is_empty)>
+                    {move || view_state.refused.with(|r| {
+                        r.iter().map(|n| crate::components::warning(n)).collect::<Vec<_>>().join("\n")
+                    })}
+                </p>
                 <p class="banner info hands" data-testid="hands" role="status"
                     hidden=move || hands.with(Vec::is_empty)>
                     {crate::components::icon_hand()}

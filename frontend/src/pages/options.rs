@@ -1,6 +1,6 @@
 //! Everything a page reads from its URL and storage, parsed in one place:
-//! the room (or a new one), video quality, relay, ICE policy, uplink budget,
-//! and the tab's token.
+//! the room (or a new one) and its key, video quality, relay, ICE policy,
+//! uplink budget, and the tab's token.
 
 use crate::browser;
 use crate::rtc::bitrate;
@@ -9,11 +9,13 @@ use protocol::{Role, RoomId};
 
 const TOKEN_KEY: &str = "meshcast.token";
 
-/// A page's settings, from `?room=`, `?quality=`, `?relay=`, `?ice=`, `?uplink=`.
+/// A page's settings, from `?room=`, `#k=`, `?quality=`, `?relay=`, `?ice=`, `?uplink=`.
 #[derive(Clone, Debug)]
 pub struct PageOptions {
     pub role: Role,
     pub room: RoomId,
+    /// The room key from `#k=` (a verified room), as written there.
+    pub key: Option<String>,
     pub quality: VideoQuality,
     pub relay_url: String,
     pub relay_only: bool,
@@ -21,13 +23,15 @@ pub struct PageOptions {
 }
 
 impl PageOptions {
-    /// `Err` holds a `?room=` that is not a valid room id.
-    pub fn from_url(role: Role) -> Result<Self, String> {
+    /// `Err` holds a `?room=` that is not a valid room id, or says the
+    /// room key is damaged.
+    pub fn from_url(role: Role) -> Result<Self, BadLink> {
         let q = browser::query;
-        let room = room_from_url(q("room"), role)?;
+        let (room, key) = room_from_url(q("room"), browser::fragment("k"), role)?;
         Ok(Self {
             role,
             room,
+            key,
             quality: quality(q("quality").as_deref()),
             relay_url: browser::relay_url(q("relay")),
             relay_only: q("ice").as_deref() == Some("relay"),
@@ -36,8 +40,18 @@ impl PageOptions {
     }
 
     pub fn invite_link(&self) -> String {
-        format!("{}/?room={}", browser::origin(), self.room.0)
+        browser::room_link("/", &self.room.0, self.key.as_deref())
     }
+}
+
+/// What is wrong with a room link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadLink {
+    /// `?room=` is not a room id (it is here).
+    Room(String),
+    /// `#k=` is not a room key: cut short or changed. Never a silent
+    /// downgrade to an unverified room.
+    Key,
 }
 
 fn quality(q: Option<&str>) -> VideoQuality {
@@ -58,17 +72,24 @@ pub fn uplink_kbps(q: Option<&str>) -> u32 {
         .unwrap_or(bitrate::DEFAULT_UPLINK_KBPS)
 }
 
-/// The room from `?room=`, or a new unguessable one (128 random bits) put
-/// into the address bar. `Err` if the given one is not a valid room id.
-fn room_from_url(given: Option<String>, role: Role) -> Result<RoomId, String> {
-    match given {
-        Some(r) if protocol::valid_room(&r) => Ok(RoomId(r)),
-        Some(r) => Err(r),
-        None => {
+/// The room from `?room=` and its key from `#k=`, or a new unguessable
+/// room (128 random bits) with a new key (256 bits), put into the address
+/// bar. A given room without a key is an unverified room (old links).
+fn room_from_url(
+    given: Option<String>,
+    key: Option<String>,
+    role: Role,
+) -> Result<(RoomId, Option<String>), BadLink> {
+    match (given, key) {
+        (Some(r), _) if !protocol::valid_room(&r) => Err(BadLink::Room(r)),
+        (Some(_), Some(k)) if protocol::verify::parse_key(&k).is_none() => Err(BadLink::Key),
+        (Some(r), k) => Ok((RoomId(r), k)),
+        (None, _) => {
             let room = browser::base64url(&browser::random_bytes::<16>());
+            let key = browser::base64url(&browser::random_bytes::<{ protocol::verify::KEY_LEN }>());
             let path = if role == Role::Watcher { "/watch" } else { "/" };
-            browser::replace_url(&format!("{path}?room={room}"));
-            Ok(RoomId(room))
+            browser::replace_url(&format!("{path}?room={room}#k={key}"));
+            Ok((RoomId(room), Some(key)))
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod handlers;
 mod measure;
+mod trust;
 
 use super::connections::Connections;
 use super::media;
@@ -42,6 +43,8 @@ pub struct CallOptions {
     pub relay_only: bool,
     /// Total video uplink budget, split between viewers (kbit/s).
     pub uplink_kbps: u32,
+    /// The room key (`#k=`): a verified room.
+    pub key: Option<[u8; protocol::verify::KEY_LEN]>,
 }
 
 pub(super) struct Inner {
@@ -65,6 +68,15 @@ pub(super) struct Inner {
     /// A round of getStats is under way.
     measuring: bool,
     ever_connected: bool,
+    /// The room key, once derived (a verified room).
+    trust: Option<Rc<trust::Trust>>,
+    /// Signaling events waiting their turn: names and chat are opened (an
+    /// await) before the call sees them, and events keep their order.
+    inbox: std::collections::VecDeque<crate::signaling::SigEvent>,
+    draining: bool,
+    /// Peers whose description failed the room key's check, until one
+    /// passes (their tiles warn; nothing of theirs plays).
+    refused: Vec<protocol::PeerId>,
     _tick: Option<Interval>,
     _levels: Option<Interval>,
 }
@@ -96,6 +108,7 @@ impl Call {
             ice: IceConfig {
                 servers: Vec::new(),
                 relay_only: opts.relay_only,
+                certificate: None,
             },
             local: None,
             screen: None,
@@ -107,21 +120,60 @@ impl Call {
             _mic: None,
             measuring: false,
             ever_connected: false,
+            trust: None,
+            inbox: Default::default(),
+            draining: false,
+            refused: Vec::new(),
             _tick: None,
             _levels: None,
         }));
-        let join = ClientMsg::Join {
-            room: opts.room,
-            name: opts.name,
-            role: opts.role,
-            token: Some(opts.token),
-        };
+        let (key, name, opts_room) = (opts.key, opts.name.clone(), opts.room.0.clone());
         let weak = Rc::downgrade(&inner);
-        let sig = Signaling::connect(opts.relay_url, &join, move |ev| {
-            if let Some(call) = weak.upgrade() {
-                on_signal(&call, ev);
+        let connect = move |name: String, trust: Option<trust::Trust>| {
+            let Some(call) = weak.upgrade() else {
+                return;
+            };
+            let join = ClientMsg::Join {
+                room: opts.room,
+                name,
+                role: opts.role,
+                token: Some(opts.token),
+            };
+            let weak = Rc::downgrade(&call);
+            let sig = Signaling::connect(opts.relay_url, &join, move |ev| {
+                if let Some(call) = weak.upgrade() {
+                    on_signal(&call, ev);
+                }
+            });
+            let mut i = call.borrow_mut();
+            i.trust = trust.map(Rc::new);
+            i.sig = Some(sig);
+        };
+        match key {
+            None => connect(name, None),
+            // A verified room: the keys, my name sealed and one certificate
+            // for every connection first (a few ms); without WebCrypto (an
+            // insecure page) the call does not start unverified.
+            Some(k) => {
+                let weak = Rc::downgrade(&inner);
+                let room = opts_room;
+                wasm_bindgen_futures::spawn_local(async move {
+                    let Ok(key) = crate::crypto::RoomKey::derive(&k).await else {
+                        view.status.set(Status::NoCrypto);
+                        return;
+                    };
+                    let t = trust::Trust { key, room };
+                    let sealed = trust::seal(Some(&t), protocol::verify::name_aad, name).await;
+                    let cert = crate::crypto::page_certificate().await;
+                    let (Some(sealed), Some(call)) = (sealed, weak.upgrade()) else {
+                        view.status.set(Status::NoCrypto);
+                        return;
+                    };
+                    call.borrow_mut().ice.certificate = cert;
+                    connect(sealed, Some(t));
+                });
             }
-        });
+        }
         let weak = Rc::downgrade(&inner);
         let tick = Interval::new(TICK_MS, move || {
             if let Some(call) = weak.upgrade() {
@@ -138,7 +190,6 @@ impl Call {
         });
         {
             let mut i = inner.borrow_mut();
-            i.sig = Some(sig);
             i._tick = Some(tick);
             i._levels = Some(levels);
         }
@@ -223,16 +274,25 @@ impl Call {
     /// the box).
     pub fn send_chat(&self, text: &str, my_name: &str) -> bool {
         let i = self.0.borrow();
-        let (Some(sig), Some(me)) = (&i.sig, i.neg.me()) else {
+        let (Some(_), Some(me)) = (&i.sig, i.neg.me()) else {
             return false;
         };
         // Only while joined: a message typed during a reconnect is not
         // held (the box keeps it).
-        if !protocol::valid_chat(text) || i.view.status.get_untracked() != Status::Connected {
+        if !protocol::valid_chat_text(text) || i.view.status.get_untracked() != Status::Connected {
             return false;
         }
-        sig.send(&ClientMsg::Chat {
-            text: text.to_owned(),
+        let trust = i.trust.clone();
+        let weak = Rc::downgrade(&self.0);
+        let (plain, me_id) = (text.to_owned(), me.0.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let aad = |room: &str| protocol::verify::chat_aad(room, &me_id);
+            let sealed = trust::seal(trust.as_deref(), aad, plain).await;
+            if let (Some(text), Some(call)) = (sealed, weak.upgrade())
+                && let Some(sig) = &call.borrow().sig
+            {
+                sig.send(&ClientMsg::Chat { text });
+            }
         });
         let line = super::chat::ChatLine {
             from: me.0.clone(),

@@ -140,7 +140,7 @@ impl Connections {
         }
     }
 
-    fn pc(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> Option<RtcPeerConnection> {
+    pub fn pc(&self, dir: Dir, peer: &PeerId, conn: ConnId) -> Option<RtcPeerConnection> {
         self.with(dir, peer, conn, |p| p.pc.clone())
     }
 
@@ -213,6 +213,12 @@ impl Connections {
         }
         let answer = peer::answer(&pc).await?;
         Ok(self.is_live(Dir::Inbound, peer, conn).then_some(answer))
+    }
+
+    /// Holds `(dir, peer)`'s candidates until its next remote description is
+    /// applied (while that description is checked).
+    pub fn hold(&self, dir: Dir, peer: &PeerId, conn: ConnId) {
+        self.with(dir, peer, conn, |p| p.queue.renegotiating());
     }
 
     /// Applies the viewer's answer and adds the candidates that waited for
@@ -299,5 +305,8 @@ impl Connections {
 }
 
 pub fn warn(what: &str, e: &JsValue) {
-    crate::browser::log(&format!("webrtc: {what} failed: {e:?}"));
+    crate::browser::log(&format!(
+        "webrtc: {what} failed: {}",
+        crate::browser::describe(e)
+    ));
 }

@@ -92,7 +92,10 @@ pub fn set_speaker(el: &HtmlMediaElement, id: &str) {
     };
     wasm_bindgen_futures::spawn_local(async move {
         if let Err(e) = JsFuture::from(promise).await {
-            crate::browser::log(&format!("setSinkId failed: {e:?}"));
+            crate::browser::log(&format!(
+                "setSinkId failed: {}",
+                crate::browser::describe(&e)
+            ));
         }
     });
 }

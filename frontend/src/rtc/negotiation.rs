@@ -85,6 +85,8 @@ pub enum Action {
         from: PeerId,
         conn: ConnId,
         sdp: String,
+        /// The offer's `sig` (checked before it is applied, in a verified room).
+        sig: Option<String>,
         relay_only: bool,
     },
     /// Apply a new offer to the existing inbound connection and answer it.
@@ -92,11 +94,13 @@ pub enum Action {
         from: PeerId,
         conn: ConnId,
         sdp: String,
+        sig: Option<String>,
     },
     AcceptAnswer {
         from: PeerId,
         conn: ConnId,
         sdp: String,
+        sig: Option<String>,
     },
     AddCandidate {
         dir: Dir,
@@ -248,10 +252,25 @@ impl Negotiator {
                     self.pending_viewers.push(from);
                 }
             }
-            ServerMsg::Offer { from, conn, sdp } => self.offer(from, conn, sdp, now_ms, &mut out),
-            ServerMsg::Answer { from, conn, sdp } => {
+            ServerMsg::Offer {
+                from,
+                conn,
+                sdp,
+                sig,
+            } => self.offer(from, conn, (sdp, sig), now_ms, &mut out),
+            ServerMsg::Answer {
+                from,
+                conn,
+                sdp,
+                sig,
+            } => {
                 if self.is_live(Dir::Outbound, &from, conn) {
-                    out.push(Action::AcceptAnswer { from, conn, sdp });
+                    out.push(Action::AcceptAnswer {
+                        from,
+                        conn,
+                        sdp,
+                        sig,
+                    });
                 }
             }
             ServerMsg::IceOfferCandidate {
@@ -311,7 +330,7 @@ impl Negotiator {
         &mut self,
         from: PeerId,
         conn: ConnId,
-        sdp: String,
+        (sdp, sig): (String, Option<String>),
         now_ms: f64,
         out: &mut Vec<Action>,
     ) {
@@ -323,7 +342,12 @@ impl Negotiator {
             // Its trouble clock keeps running: only a new connection starts
             // healthy.
             Inbound::Watching { conn: live } if live == conn => {
-                out.push(Action::Renegotiate { from, conn, sdp });
+                out.push(Action::Renegotiate {
+                    from,
+                    conn,
+                    sdp,
+                    sig,
+                });
                 return;
             }
             // Numbers only grow for the life of a broadcaster's page (and a
@@ -344,6 +368,7 @@ impl Negotiator {
             from,
             conn,
             sdp,
+            sig,
             relay_only,
         });
     }

@@ -28,17 +28,24 @@ pub enum PeerEvent {
     IceServerError { code: u16, url: String },
 }
 
-/// How to build a connection: the newest ICE servers and the policy.
+/// How to build a connection: the newest ICE servers, the policy, and the
+/// page's certificate.
 #[derive(Clone, Debug, Default)]
 pub struct IceConfig {
     pub servers: Vec<IceServer>,
     /// Only relayed (TURN) candidates.
     pub relay_only: bool,
+    /// One `RTCCertificate` for every connection (a verified room: the
+    /// safety code is then the same on both screens).
+    pub certificate: Option<JsValue>,
 }
 
 impl IceConfig {
     pub(super) fn to_js(&self) -> Result<RtcConfiguration, JsValue> {
         let config = RtcConfiguration::new();
+        if let Some(cert) = &self.certificate {
+            config.set_certificates(&js_sys::Array::of1(cert));
+        }
         let servers = protocol::encode::ice_servers_json(&self.servers);
         config.set_ice_servers(&js_sys::JSON::parse(&servers)?);
         if self.relay_only {
@@ -81,6 +88,9 @@ pub struct Peer {
     /// Outbound: how large the viewer shows my camera (its `viewSize`).
     /// Inbound: the size I last told the broadcaster.
     pub shown: super::fit::Shown,
+    /// Its safety code, once its remote description passed the room key's
+    /// check (a verified room).
+    pub code: Option<String>,
     /// Outbound: the (camera, screen) plans applied to its video senders.
     pub plan: Option<(super::bitrate::SenderPlan, super::bitrate::SenderPlan)>,
     _listeners: [EventListener; 4],
@@ -161,6 +171,7 @@ impl Peer {
             details: None,
             shown: None,
             plan: None,
+            code: None,
             _listeners: [candidate, track, ice_error, state],
         })
     }
@@ -204,6 +215,9 @@ impl Peer {
     pub fn set_configuration(&self, ice: &IceConfig) -> Result<(), JsValue> {
         let mut ice = ice.clone();
         ice.relay_only |= self.relay_only;
+        // A connection keeps the certificate it was made with (naming
+        // another one is an error).
+        ice.certificate = None;
         self.pc.set_configuration_with_configuration(&ice.to_js()?)
     }
 }

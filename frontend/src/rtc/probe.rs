@@ -106,7 +106,7 @@ async fn check(servers: Vec<IceServer>) -> Result<Reach, JsValue> {
     let want = offered(&servers);
     let config = IceConfig {
         servers,
-        relay_only: false,
+        ..IceConfig::default()
     };
     let pc = RtcPeerConnection::new_with_configuration(&config.to_js()?)?;
     pc.create_data_channel("network-check");

@@ -20,7 +20,10 @@ pub fn replace_track(pc: &RtcPeerConnection, kind: &str, new: &MediaStreamTrack)
             let done = sender.replace_track(Some(new));
             wasm_bindgen_futures::spawn_local(async move {
                 if let Err(e) = JsFuture::from(done).await {
-                    crate::browser::log(&format!("webrtc: replaceTrack failed: {e:?}"));
+                    crate::browser::log(&format!(
+                        "webrtc: replaceTrack failed: {}",
+                        crate::browser::describe(&e)
+                    ));
                 }
             });
         }
@@ -55,7 +58,10 @@ pub fn cap_video(pc: &RtcPeerConnection, camera: SenderPlan, screen: SenderPlan)
         let is_screen = media::is_screen(&track);
         let plan = if is_screen { screen } else { camera };
         if let Err(e) = set_encoding(&sender, plan, is_screen) {
-            crate::browser::log(&format!("webrtc: setParameters failed: {e:?}"));
+            crate::browser::log(&format!(
+                "webrtc: setParameters failed: {}",
+                crate::browser::describe(&e)
+            ));
         }
     }
 }
@@ -93,7 +99,10 @@ fn set_encoding(sender: &JsValue, plan: SenderPlan, keep_resolution: bool) -> Re
     if let Ok(promise) = done.dyn_into::<js_sys::Promise>() {
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = JsFuture::from(promise).await {
-                crate::browser::log(&format!("webrtc: setParameters rejected: {e:?}"));
+                crate::browser::log(&format!(
+                    "webrtc: setParameters rejected: {}",
+                    crate::browser::describe(&e)
+                ));
             }
         });
     }

@@ -21,6 +21,8 @@ pub enum Status {
     Replaced,
     RoomFull,
     Left,
+    /// A verified room's link, but no WebCrypto (an insecure page).
+    NoCrypto,
 }
 
 impl Status {
@@ -34,6 +36,9 @@ impl Status {
             Status::Replaced => "This call continued in another tab".into(),
             Status::RoomFull => "This room is full".into(),
             Status::Left => "You left the call".into(),
+            Status::NoCrypto => {
+                "This browser cannot check the room key: open the link over HTTPS".into()
+            }
         }
     }
 
@@ -41,7 +46,9 @@ impl Status {
         match self {
             Status::Connected => "ok",
             Status::Connecting | Status::Reconnecting(_) => "busy",
-            Status::Unreachable(_) | Status::Replaced | Status::RoomFull => "bad",
+            Status::Unreachable(_) | Status::Replaced | Status::RoomFull | Status::NoCrypto => {
+                "bad"
+            }
             Status::Left | Status::NotJoined => "idle",
         }
     }
@@ -97,6 +104,10 @@ pub struct TileData {
     pub hand: Option<usize>,
     /// What getStats said of its connection over the last second.
     pub details: Option<super::stats::Details>,
+    /// Its connection passed the room key's check: the safety code.
+    pub code: Option<String>,
+    /// Its description failed the room key's check (nothing of it plays).
+    pub refused: bool,
 }
 
 impl TileData {
@@ -126,6 +137,9 @@ pub struct CallView {
     pub hands: RwSignal<Vec<String>>,
     /// The loudest recent remote speaker.
     pub active: RwSignal<Option<String>>,
+    /// The names of peers without a tile (viewers) whose description failed
+    /// the room key's check.
+    pub refused: RwSignal<Vec<String>>,
 }
 
 impl CallView {
@@ -141,11 +155,19 @@ impl CallView {
             chat_unread: RwSignal::new(0),
             hands: RwSignal::new(Vec::new()),
             active: RwSignal::new(None),
+            refused: RwSignal::new(Vec::new()),
         }
     }
 
-    /// Publishes the tiles (one per remote broadcaster) and the counts.
-    pub fn refresh(&self, neg: &Negotiator, conns: &Connections, ice: &IceConfig) {
+    /// Publishes the tiles (one per remote broadcaster), the counts, and who
+    /// failed the room key's check (`refused`).
+    pub fn refresh(
+        &self,
+        neg: &Negotiator,
+        conns: &Connections,
+        ice: &IceConfig,
+        refused: &[protocol::PeerId],
+    ) {
         let order = hand_order(neg.peers());
         let tiles = neg
             .peers()
@@ -153,6 +175,7 @@ impl CallView {
             .filter(|p| p.has_tile())
             .map(|p| {
                 let mut t = tile(p, conns, ice);
+                t.refused = refused.contains(&p.info.id);
                 t.hand = order
                     .iter()
                     .position(|r| r.info.id == p.info.id)
@@ -163,6 +186,15 @@ impl CallView {
         let hands: Vec<String> = order.iter().map(|r| r.info.name.clone()).collect();
         if self.hands.with_untracked(|h| *h != hands) {
             self.hands.set(hands);
+        }
+        let tileless: Vec<String> = neg
+            .peers()
+            .iter()
+            .filter(|p| !p.has_tile() && refused.contains(&p.info.id))
+            .map(|p| p.info.name.clone())
+            .collect();
+        if self.refused.with_untracked(|r| *r != tileless) {
+            self.refused.set(tileless);
         }
         let cameras = neg.peers().iter().filter(|p| p.info.broadcasting).count()
             + usize::from(neg.is_broadcasting());
@@ -201,11 +233,12 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
             c.screen(screen_id),
             c.path,
             c.ice_error,
-            c.details.clone(),
+            (c.details.clone(), c.code.clone()),
         )
     });
     let has_conn = live.is_some();
-    let (stream, screen, path, ice_error, details) = live.unwrap_or((None, None, None, None, None));
+    let (stream, screen, path, ice_error, (details, code)) =
+        live.unwrap_or((None, None, None, None, (None, None)));
     let state = match p.inbound_state() {
         _ if has_conn && p.healing() => TileState::Reconnecting,
         s if has_conn => TileState::Conn(s),
@@ -226,6 +259,8 @@ fn tile(p: &Remote, conns: &Connections, ice: &IceConfig) -> TileData {
             .flatten(),
         hand: None,
         details,
+        code,
+        refused: false,
     }
 }
 
@@ -267,6 +302,7 @@ mod tests {
                 credential: None,
             }],
             relay_only,
+            certificate: None,
         }
     }
 

@@ -135,7 +135,8 @@ mod tests {
         assert!(held_while_down(&ClientMsg::Answer {
             to: "p".into(),
             conn: 1,
-            sdp: "s".into()
+            sdp: "s".into(),
+            sig: None
         }));
         assert!(!held_while_down(&ClientMsg::BroadcastAvailable));
         assert!(!held_while_down(&ClientMsg::GetBroadcast {

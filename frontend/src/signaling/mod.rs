@@ -150,7 +150,7 @@ fn open(inner: &Shared) {
         Ok(ws) => ws,
         Err(e) => {
             // A malformed URL: retrying will not help.
-            browser::log(&format!("signaling: {e:?}"));
+            browser::log(&format!("signaling: {}", browser::describe(&e)));
             let ev = SigEvent::Closed {
                 code: 1015,
                 retry_in_ms: None,

@@ -3,15 +3,16 @@
 //! it returns are performed here (connections opened, offers and answers
 //! made, bitrates planned) and the view refreshed.
 
-use super::Shared;
+use super::{Shared, trust};
 use crate::browser;
 use crate::rtc::chat::{self, ChatLine};
-use crate::rtc::connections::warn;
+use crate::rtc::connections::{Connections, warn};
 use crate::rtc::negotiation::{Action, ConnId, ConnState, Dir};
 use crate::rtc::peer::PeerEvent;
 use crate::rtc::view::Status;
 use crate::signaling::SigEvent;
 use leptos::prelude::*;
+use protocol::verify::Kind;
 use protocol::{ClientMsg, ErrorCode, PeerId, ServerMsg};
 use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
@@ -22,7 +23,48 @@ pub(super) fn send(call: &Shared, msg: &ClientMsg) {
     }
 }
 
+/// Every signaling event waits its turn: names and chat in a message are
+/// opened (with the room key: an await) before the call sees it, and
+/// nothing overtakes a message being opened.
 pub(super) fn on_signal(call: &Shared, ev: SigEvent) {
+    let start = {
+        let mut i = call.borrow_mut();
+        i.inbox.push_back(ev);
+        !std::mem::replace(&mut i.draining, true)
+    };
+    if start {
+        spawn_local(drain(Rc::downgrade(call)));
+    }
+}
+
+async fn drain(call: std::rc::Weak<std::cell::RefCell<super::Inner>>) {
+    loop {
+        let Some(shared) = call.upgrade() else {
+            return;
+        };
+        let next = {
+            let mut i = shared.borrow_mut();
+            let next = i.inbox.pop_front();
+            i.draining = next.is_some();
+            next.map(|ev| (ev, i.trust.clone()))
+        };
+        drop(shared);
+        let Some((ev, trust)) = next else {
+            return;
+        };
+        let ev = match ev {
+            SigEvent::Message(msg) => SigEvent::Message(trust::open(trust.as_deref(), msg).await),
+            ev => ev,
+        };
+        let Some(shared) = call.upgrade() else {
+            return;
+        };
+        handle_signal(&shared, ev);
+    }
+}
+
+#[inline(never)]
+fn handle_signal(call: &Shared, ev: SigEvent) {
     let (view, ever) = {
         let i = call.borrow();
         (i.view, i.ever_connected)
@@ -103,7 +145,9 @@ fn on_message(call: &Shared, msg: ServerMsg) {
             code: ErrorCode::RoomFull,
             ..
         } => view.status.set(Status::RoomFull),
-        ServerMsg::Error { code, message } => browser::log(&format!("relay: {code:?}: {message}")),
+        ServerMsg::Error { code, message } => {
+            browser::log(&format!("relay: {}: {message}", code.as_str()))
+        }
         _ => {}
     }
     let actions = call.borrow_mut().neg.on_server(msg, browser::now_ms());
@@ -133,25 +177,25 @@ pub(super) fn perform(call: &Shared, actions: Vec<Action>) {
                 from,
                 conn,
                 sdp,
+                sig,
                 relay_only,
             } => {
                 if open(call, Dir::Inbound, &from, conn, relay_only) {
-                    answer(call, from, conn, sdp);
+                    answer(call, from, conn, sdp, sig);
                 }
             }
-            Action::Renegotiate { from, conn, sdp } => answer(call, from, conn, sdp),
-            Action::AcceptAnswer { from, conn, sdp } => {
-                let conns = conns.clone();
-                let weak = Rc::downgrade(call);
-                spawn_local(async move {
-                    // A renegotiation waited for this answer.
-                    if let Some(restart) = conns.accept_answer(&from, conn, &sdp).await
-                        && let Some(call) = weak.upgrade()
-                    {
-                        offer(&call, from, conn, restart);
-                    }
-                });
-            }
+            Action::Renegotiate {
+                from,
+                conn,
+                sdp,
+                sig,
+            } => answer(call, from, conn, sdp, sig),
+            Action::AcceptAnswer {
+                from,
+                conn,
+                sdp,
+                sig,
+            } => accept(call, from, conn, sdp, sig),
             Action::AddCandidate {
                 dir,
                 peer,
@@ -213,14 +257,57 @@ fn open_sender(call: &Shared, to: PeerId, conn: ConnId) {
     offer(call, to, conn, false);
 }
 
+/// What the SDP steps need: the connection table, the room key and my id.
+fn parts(call: &Shared) -> (Connections, Option<Rc<trust::Trust>>, Option<PeerId>) {
+    let i = call.borrow();
+    (i.conns.clone(), i.trust.clone(), i.neg.me().cloned())
+}
+
+/// Whether a description from `from` may be applied: always without a
+/// key; with one, only if its `sig` is right.
+async fn passes(
+    trust: Option<&trust::Trust>,
+    kind: Kind,
+    peers: (&PeerId, Option<&PeerId>),
+    conn: ConnId,
+    sdp: &str,
+    sig: Option<&str>,
+) -> bool {
+    let mac = trust::mac(trust, kind, (Some(peers.0), peers.1), conn, sdp);
+    trust.is_none()
+        || mac
+            .await
+            .is_some_and(|m| protocol::verify::sig_matches(&m, sig))
+}
+
+/// The `sig` for a description I send (`None` without a key).
+async fn signed(
+    trust: Option<&trust::Trust>,
+    kind: Kind,
+    peers: (Option<&PeerId>, &PeerId),
+    conn: ConnId,
+    sdp: &str,
+) -> Option<String> {
+    let mac = trust::mac(trust, kind, (peers.0, Some(peers.1)), conn, sdp).await?;
+    Some(protocol::base64url::encode(&mac))
+}
+
 pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) {
-    let conns = call.borrow().conns.clone();
+    let (conns, trust, me) = parts(call);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
         match conns.offer(&to, conn, ice_restart).await {
             Ok(Some(sdp)) => {
+                let sig = signed(
+                    trust.as_deref(),
+                    Kind::Offer,
+                    (me.as_ref(), &to),
+                    conn,
+                    &sdp,
+                )
+                .await;
                 if let Some(call) = weak.upgrade() {
-                    send(&call, &ClientMsg::Offer { to, conn, sdp });
+                    send(&call, &ClientMsg::Offer { to, conn, sdp, sig });
                 }
             }
             Ok(None) => {}
@@ -229,25 +316,128 @@ pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) 
     });
 }
 
-fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String) {
-    let conns = call.borrow().conns.clone();
+/// Checks a viewer's answer against the room key, then applies it.
+fn accept(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<String>) {
+    let (conns, trust, me) = parts(call);
+    conns.hold(Dir::Outbound, &from, conn);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
+        let ok = passes(
+            trust.as_deref(),
+            Kind::Answer,
+            (&from, me.as_ref()),
+            conn,
+            &sdp,
+            sig.as_deref(),
+        )
+        .await;
+        if !ok {
+            if let Some(call) = weak.upgrade() {
+                refuse(&call, Dir::Outbound, &from, conn);
+            }
+            return;
+        }
+        // A renegotiation waited for this answer.
+        let restart = conns.accept_answer(&from, conn, &sdp).await;
+        if let Some(call) = weak.upgrade() {
+            verified(&call, Dir::Outbound, &from, conn, sdp);
+            if let Some(restart) = restart {
+                offer(&call, from, conn, restart);
+            }
+        }
+    });
+}
+
+/// Checks a broadcaster's offer against the room key, then applies and
+/// answers it.
+fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<String>) {
+    let (conns, trust, me) = parts(call);
+    // Its candidates wait while the offer is checked.
+    conns.hold(Dir::Inbound, &from, conn);
+    let weak = Rc::downgrade(call);
+    spawn_local(async move {
+        let ok = passes(
+            trust.as_deref(),
+            Kind::Offer,
+            (&from, me.as_ref()),
+            conn,
+            &sdp,
+            sig.as_deref(),
+        )
+        .await;
+        if !ok {
+            if let Some(call) = weak.upgrade() {
+                refuse(&call, Dir::Inbound, &from, conn);
+            }
+            return;
+        }
         match conns.answer(&from, conn, &sdp).await {
-            Ok(Some(sdp)) => {
+            Ok(Some(answer)) => {
+                let sig = signed(
+                    trust.as_deref(),
+                    Kind::Answer,
+                    (me.as_ref(), &from),
+                    conn,
+                    &answer,
+                )
+                .await;
                 if let Some(call) = weak.upgrade() {
+                    verified(&call, Dir::Inbound, &from, conn, sdp);
                     send(
                         &call,
                         &ClientMsg::Answer {
                             to: from,
                             conn,
-                            sdp,
+                            sdp: answer,
+                            sig,
                         },
                     );
                 }
             }
             Ok(None) => {}
             Err(e) => warn("remote offer", &e),
+        }
+    });
+}
+
+/// A description failed the room key's check: it is never applied, so
+/// nothing of that connection plays or is sent; the peer is marked (its
+/// tile warns) and the connection counts as failed (retried like one).
+fn refuse(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId) {
+    browser::log(&format!(
+        "webrtc: refused {peer}: its description is not signed with this room's key"
+    ));
+    let actions = {
+        let mut i = call.borrow_mut();
+        if !i.refused.contains(peer) {
+            i.refused.push(peer.clone());
+        }
+        i.neg
+            .connection_state(dir, peer, conn, ConnState::Failed, browser::now_ms())
+    };
+    perform(call, actions);
+}
+
+/// A description passed the room key's check (a verified room): its peer is
+/// no longer refused, and its connection gets the safety code.
+fn verified(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId, remote_sdp: String) {
+    let (conns, Some(trust), _) = parts(call) else {
+        return;
+    };
+    call.borrow_mut().refused.retain(|p| p != peer);
+    let (peer, weak) = (peer.clone(), Rc::downgrade(call));
+    spawn_local(async move {
+        let local = conns
+            .pc(dir, &peer, conn)
+            .and_then(|pc| pc.local_description())
+            .map(|d| d.sdp());
+        let code = match local {
+            Some(local) => trust::safety_code(&trust, &local, &remote_sdp).await,
+            None => None,
+        };
+        conns.with(dir, &peer, conn, |p| p.code = code);
+        if let Some(call) = weak.upgrade() {
+            refresh(&call);
         }
     });
 }
@@ -299,5 +489,5 @@ fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEve
 /// Publishes the tiles and counts.
 pub(super) fn refresh(call: &Shared) {
     let i = call.borrow();
-    i.view.refresh(&i.neg, &i.conns, &i.ice);
+    i.view.refresh(&i.neg, &i.conns, &i.ice, &i.refused);
 }

@@ -67,6 +67,7 @@ fn a_viewer_asks_every_broadcaster_in_welcome_once() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
         },
         2.0,
     );
@@ -76,6 +77,7 @@ fn a_viewer_asks_every_broadcaster_in_welcome_once() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
             relay_only: false,
         }]
     );
@@ -154,6 +156,7 @@ fn the_broadcaster_offers_once_its_camera_is_ready() {
         from: "v".into(),
         conn,
         sdp: "ans".into(),
+        sig: None,
     };
     assert_eq!(
         n.on_server(answer(1), 0.0),
@@ -165,7 +168,8 @@ fn the_broadcaster_offers_once_its_camera_is_ready() {
         vec![Action::AcceptAnswer {
             from: "v".into(),
             conn: 2,
-            sdp: "ans".into()
+            sdp: "ans".into(),
+            sig: None,
         }]
     );
     let c = |conn| ServerMsg::IceAnswerCandidate {
@@ -194,7 +198,8 @@ fn offers_from_strangers_and_answers_without_a_sender_are_ignored() {
             ServerMsg::Offer {
                 from: "x".into(),
                 conn: 1,
-                sdp: offer("1")
+                sdp: offer("1"),
+                sig: None,
             },
             0.0
         ),
@@ -205,7 +210,8 @@ fn offers_from_strangers_and_answers_without_a_sender_are_ignored() {
             ServerMsg::Answer {
                 from: "a".into(),
                 conn: 1,
-                sdp: "s".into()
+                sdp: "s".into(),
+                sig: None,
             },
             0.0
         ),
@@ -228,6 +234,7 @@ fn the_same_conn_renegotiates_and_a_new_conn_replaces() {
             from: "a".into(),
             conn: 111,
             sdp: offer("111"),
+            sig: None,
         },
         0.0,
     );
@@ -236,14 +243,16 @@ fn the_same_conn_renegotiates_and_a_new_conn_replaces() {
             ServerMsg::Offer {
                 from: "a".into(),
                 conn: 111,
-                sdp: offer("111")
+                sdp: offer("111"),
+                sig: None,
             },
             0.0
         ),
         vec![Action::Renegotiate {
             from: "a".into(),
             conn: 111,
-            sdp: offer("111")
+            sdp: offer("111"),
+            sig: None,
         }]
     );
     assert_eq!(
@@ -251,7 +260,8 @@ fn the_same_conn_renegotiates_and_a_new_conn_replaces() {
             ServerMsg::Offer {
                 from: "a".into(),
                 conn: 222,
-                sdp: offer("222")
+                sdp: offer("222"),
+                sig: None,
             },
             0.0
         ),
@@ -264,6 +274,7 @@ fn the_same_conn_renegotiates_and_a_new_conn_replaces() {
                 from: "a".into(),
                 conn: 222,
                 sdp: offer("222"),
+                sig: None,
                 relay_only: false,
             }
         ]
@@ -280,6 +291,7 @@ fn leaving_and_ending_close_the_right_connections() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
         },
         0.0,
     );
@@ -288,6 +300,7 @@ fn leaving_and_ending_close_the_right_connections() {
             from: "b".into(),
             conn: 2,
             sdp: offer("2"),
+            sig: None,
         },
         0.0,
     );
@@ -334,6 +347,7 @@ fn a_new_welcome_drops_peers_that_left_meanwhile_and_keeps_the_rest() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
         },
         0.0,
     );
@@ -342,6 +356,7 @@ fn a_new_welcome_drops_peers_that_left_meanwhile_and_keeps_the_rest() {
             from: "b".into(),
             conn: 2,
             sdp: offer("2"),
+            sig: None,
         },
         0.0,
     );
@@ -543,6 +558,7 @@ fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
         },
         0.0,
     );
@@ -556,14 +572,16 @@ fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
             ServerMsg::Offer {
                 from: "a".into(),
                 conn: 1,
-                sdp: offer("1")
+                sdp: offer("1"),
+                sig: None,
             },
             2_000.0
         ),
         vec![Action::Renegotiate {
             from: "a".into(),
             conn: 1,
-            sdp: offer("1")
+            sdp: offer("1"),
+            sig: None,
         }]
     );
     assert_eq!(n.tick(1_000.0 + INBOUND_GIVE_UP_MS - 1.0), vec![]);
@@ -581,6 +599,7 @@ fn the_viewer_waits_for_restarts_then_drops_and_asks_again() {
             from: "a".into(),
             conn: 2,
             sdp: offer("2"),
+            sig: None,
         },
         20_000.0,
     );
@@ -597,6 +616,7 @@ fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
         },
         0.0,
     );
@@ -605,6 +625,7 @@ fn after_a_relay_restart_missing_peers_keep_flowing_media_for_a_grace_period() {
             from: "b".into(),
             conn: 2,
             sdp: offer("2"),
+            sig: None,
         },
         0.0,
     );
@@ -689,6 +710,7 @@ fn a_fresh_connection_that_fails_is_replaced_at_once() {
             from: "a".into(),
             conn: 1,
             sdp: offer("1"),
+            sig: None,
         },
         0.0,
     );
@@ -726,6 +748,7 @@ fn answer_to(to: &str, conn: ConnId) -> ClientMsg {
         to: to.into(),
         conn,
         sdp: format!("answer for {conn}"),
+        sig: None,
     }
 }
 
@@ -759,6 +782,7 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
         from: "b".into(),
         conn: 100,
         sdp: offer("9"),
+        sig: None,
     };
     assert_eq!(
         v.on_server(offer_100, 10.0),
@@ -766,6 +790,7 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
             from: "b".into(),
             conn: 100,
             sdp: offer("9"),
+            sig: None,
             relay_only: false,
         }]
     );
@@ -821,6 +846,7 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
         from: "b".into(),
         conn: 101,
         sdp: offer("9"),
+        sig: None,
     };
     assert_eq!(
         v.on_server(offer_101, 20_003.0),
@@ -828,6 +854,7 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
             from: "b".into(),
             conn: 101,
             sdp: offer("9"),
+            sig: None,
             relay_only: false,
         }],
         "a new conn with the same SDP session is still a new connection"
@@ -838,7 +865,8 @@ fn a_re_request_while_an_answer_is_in_flight_ignores_the_stale_answer() {
             vec![Action::AcceptAnswer {
                 from: "v".into(),
                 conn: 101,
-                sdp: "answer for 101".into()
+                sdp: "answer for 101".into(),
+                sig: None,
             }]
         );
     }
@@ -875,6 +903,7 @@ fn a_connection_stuck_connecting_is_given_up_with_growing_pauses() {
             from: "a".into(),
             conn: round,
             sdp: offer("1"),
+            sig: None,
         };
         n.on_server(o, now);
         st(&mut n, Dir::Inbound, &"a".into(), "connecting", now + 1.0);
@@ -915,6 +944,7 @@ fn a_connection_stuck_connecting_is_given_up_with_growing_pauses() {
             from: "a".into(),
             conn: 9,
             sdp: offer("1"),
+            sig: None,
         },
         now,
     );
@@ -954,6 +984,7 @@ fn an_offer_older_than_the_live_connection_is_dropped() {
         from: "b".into(),
         conn,
         sdp: offer("1"),
+        sig: None,
     };
     assert_eq!(
         v.on_server(offer_of(200), 0.0),
@@ -961,6 +992,7 @@ fn an_offer_older_than_the_live_connection_is_dropped() {
             from: "b".into(),
             conn: 200,
             sdp: offer("1"),
+            sig: None,
             relay_only: false,
         }]
     );
@@ -981,6 +1013,7 @@ fn an_offer_older_than_the_live_connection_is_dropped() {
                 from: "b".into(),
                 conn: 201,
                 sdp: offer("1"),
+                sig: None,
                 relay_only: false,
             }
         ],
@@ -1044,6 +1077,7 @@ fn offer_from_a(conn: ConnId) -> ServerMsg {
         from: "a".into(),
         conn,
         sdp: offer("1"),
+        sig: None,
     }
 }
 
