@@ -48,14 +48,19 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The whole HTTP surface: `/ws`, `/healthz`, `/metrics`, and the app.
 pub fn app(relay: Relay) -> Router {
     let dist = &relay.config.dist;
-    // Hashed assets could be cached forever, but index.html must not be.
-    let index = ServeFile::new(dist.join("index.html"));
+    // A release build ships each asset precompressed as well (NAME.br,
+    // NAME.gz: scripts/precompress.sh); the one the browser accepts is
+    // served, anything else is compressed on the fly.
+    let index = ServeFile::new(dist.join("index.html"))
+        .precompressed_br()
+        .precompressed_gzip();
     let static_files = ServeDir::new(dist)
+        .precompressed_br()
+        .precompressed_gzip()
         .append_index_html_on_directories(true)
         .fallback(index);
     Router::new()
@@ -64,12 +69,50 @@ pub fn app(relay: Relay) -> Router {
         .route("/metrics", get(metrics))
         .route("/ice-servers", get(ice_servers))
         .fallback_service(static_files)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
+        .layer(axum::middleware::from_fn(cache_control))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(relay)
+}
+
+/// Hashed assets (their names change with their content) are cached for a
+/// year and never revalidated; everything else, `index.html` first, is
+/// revalidated on every load, so a new release is picked up at once. (A
+/// hashed name that is not there gets `index.html`: not cached either.)
+async fn cache_control(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let hashed = is_hashed_asset(req.uri().path());
+    let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    let value = if hashed && !html && res.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let upgrade = res.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let headers = res.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static(value));
+    if !upgrade {
+        // The body depends on Accept-Encoding (precompressed or not).
+        headers
+            .entry(header::VARY)
+            .or_insert(HeaderValue::from_static("accept-encoding"));
+    }
+    res
+}
+
+/// A file name as Trunk hashes them: `NAME-<16 hex digits>` then `.EXT` or
+/// `_bg.wasm` (e.g. `frontend-7de975aac21d84a4_bg.wasm`).
+fn is_hashed_asset(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let Some((_, tail)) = file.rsplit_once('-') else {
+        return false;
+    };
+    let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+    hex == 16 && matches!(tail.as_bytes().get(16), Some(b'.' | b'_'))
 }
 
 async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
@@ -330,6 +373,29 @@ mod tests {
             h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("origin"));
         }
         h
+    }
+
+    #[test]
+    fn only_trunk_hashed_names_are_immutable() {
+        for hashed in [
+            "/frontend-7de975aac21d84a4_bg.wasm",
+            "/frontend-76e83c319a4b3b3f.js",
+            "/style-87c11764d46e458c.css",
+        ] {
+            assert!(is_hashed_asset(hashed), "{hashed}");
+        }
+        for plain in [
+            "/",
+            "/index.html",
+            "/watch",
+            "/app.js",
+            "/style-87c11764d46e458.css",
+            "/style-87c11764d46e458cc.css",
+            "/style-87c11764d46e458g.css",
+            "/a-87c11764d46e458c",
+        ] {
+            assert!(!is_hashed_asset(plain), "{plain}");
+        }
     }
 
     #[test]

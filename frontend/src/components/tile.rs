@@ -211,19 +211,18 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 {super::controls::icon_hand()}
                 {move || hand.get().unwrap_or(0).to_string()}
             </span>
-            // Empty, not only hidden, unless refused: no stray warning text.
-            <p class="verify-warn" data-testid="verify-warning" role="alert" hidden=move || !refused.get()>
-                {move || refused.get().then(|| warning(&name.get()))}
-            </p>
+            {move || refused.get().then(|| view! {
+                <p class="verify-warn" data-testid="verify-warning" role="alert">{warning(&name.get())}</p>
+            })}
             <TileActions key pin=true tile video details=Some(details_open) />
             <p class="details" data-testid="details" role="status" hidden=move || !details_open.get()>{details}</p>
             <figcaption>
                 <span class="weak" title="Weak connection: packets are lost or delayed" aria-label="Weak connection"><span class="icon i-weak" aria-hidden="true"></span></span>
                 <span class="tile-name">{move || name.get()}</span>
-                <span class="verified" data-testid="verified" hidden=move || code.with(Option::is_none)
-                    title=move || code.get().map(|c| format!("Checked against the room key. Safety code {c}"))>
-                    {move || code.with(Option::is_some).then_some("Verified")}
-                </span>
+                {move || code.get().map(|c| view! {
+                    <span class="verified" data-testid="verified"
+                        title=format!("Checked against the room key. Safety code {c}")>"Verified"</span>
+                })}
                 <Badges audio=audio video=video_on />
             </figcaption>
         </figure>

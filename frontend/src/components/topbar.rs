@@ -60,5 +60,5 @@ pub fn TopBar(
     }
 }
 
-const VERIFIED: &str = "This link carries a room key that never reaches the server. Every video and voice here is checked against it: the server, and anything between you and the others, can pass the call on but cannot watch, listen, read names or chat, or slip someone in unseen. A tile that cannot be checked says so and plays nothing. Anyone who has the link can join; the server still sees who talks to whom, and when. To be sure of someone, read the safety code in their tile's details to each other.";
-const NOT_VERIFIED: &str = "This link has no room key, so nothing checks that the others are who the server says: whoever runs the server could listen in. Start a new call for a verified room (its link carries the key).";
+const VERIFIED: &str = "This link carries a room key that the server never sees. Every camera, voice, name and message here is checked against it: the server cannot watch, read or slip someone in unseen, and a tile that fails the check says so and plays nothing. Anyone with the link can join; the server still sees who talks to whom. The safety code in a tile's details is the same on both screens.";
+const NOT_VERIFIED: &str = "This link has no room key, so nothing checks that the others are who the server says: whoever runs it could listen in. A new call's link carries a key.";

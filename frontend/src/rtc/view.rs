@@ -169,13 +169,17 @@ impl CallView {
         refused: &[protocol::PeerId],
     ) {
         let order = hand_order(neg.peers());
+        let is_refused = |p: &Remote| refused.contains(&p.info.id);
+        // A refused camera keeps its tile between attempts: the warning
+        // belongs there.
+        let has_tile = |p: &Remote| p.has_tile() || (p.info.broadcasting && is_refused(p));
         let tiles = neg
             .peers()
             .iter()
-            .filter(|p| p.has_tile())
+            .filter(|p| has_tile(p))
             .map(|p| {
                 let mut t = tile(p, conns, ice);
-                t.refused = refused.contains(&p.info.id);
+                t.refused = is_refused(p);
                 t.hand = order
                     .iter()
                     .position(|r| r.info.id == p.info.id)
@@ -190,7 +194,7 @@ impl CallView {
         let tileless: Vec<String> = neg
             .peers()
             .iter()
-            .filter(|p| !p.has_tile() && refused.contains(&p.info.id))
+            .filter(|p| !has_tile(p) && is_refused(p))
             .map(|p| p.info.name.clone())
             .collect();
         if self.refused.with_untracked(|r| *r != tileless) {

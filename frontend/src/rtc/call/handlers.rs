@@ -14,7 +14,8 @@ use crate::signaling::SigEvent;
 use leptos::prelude::*;
 use protocol::verify::Kind;
 use protocol::{ClientMsg, ErrorCode, PeerId, ServerMsg};
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 use wasm_bindgen_futures::spawn_local;
 
 pub(super) fn send(call: &Shared, msg: &ClientMsg) {
@@ -37,7 +38,7 @@ pub(super) fn on_signal(call: &Shared, ev: SigEvent) {
     }
 }
 
-async fn drain(call: std::rc::Weak<std::cell::RefCell<super::Inner>>) {
+async fn drain(call: Weak<RefCell<super::Inner>>) {
     loop {
         let Some(shared) = call.upgrade() else {
             return;
@@ -263,32 +264,40 @@ fn parts(call: &Shared) -> (Connections, Option<Rc<trust::Trust>>, Option<PeerId
     (i.conns.clone(), i.trust.clone(), i.neg.me().cloned())
 }
 
-/// Whether a description from `from` may be applied: always without a
-/// key; with one, only if its `sig` is right.
+/// Whether the description `from` sent me on `(dir, conn)` may be applied:
+/// always without a key; with one, only if its `sig` is right. One that is
+/// not is refused here.
 async fn passes(
-    trust: Option<&trust::Trust>,
-    kind: Kind,
-    peers: (&PeerId, Option<&PeerId>),
-    conn: ConnId,
+    weak: &Weak<RefCell<super::Inner>>,
+    (trust, me): (Option<&trust::Trust>, Option<&PeerId>),
+    (dir, from, conn): (Dir, &PeerId, ConnId),
     sdp: &str,
     sig: Option<&str>,
 ) -> bool {
-    let mac = trust::mac(trust, kind, (Some(peers.0), peers.1), conn, sdp);
-    trust.is_none()
-        || mac
-            .await
-            .is_some_and(|m| protocol::verify::sig_matches(&m, sig))
+    if trust.is_none() {
+        return true;
+    }
+    let kind = match dir {
+        Dir::Inbound => Kind::Offer,
+        Dir::Outbound => Kind::Answer,
+    };
+    let mac = trust::mac(trust, kind, (Some(from), me), conn, sdp).await;
+    let ok = mac.is_some_and(|m| protocol::verify::sig_matches(&m, sig));
+    if !ok && let Some(call) = weak.upgrade() {
+        refuse(&call, dir, from, conn);
+    }
+    ok
 }
 
 /// The `sig` for a description I send (`None` without a key).
 async fn signed(
-    trust: Option<&trust::Trust>,
+    (trust, me): (Option<&trust::Trust>, Option<&PeerId>),
     kind: Kind,
-    peers: (Option<&PeerId>, &PeerId),
+    to: &PeerId,
     conn: ConnId,
     sdp: &str,
 ) -> Option<String> {
-    let mac = trust::mac(trust, kind, (peers.0, Some(peers.1)), conn, sdp).await?;
+    let mac = trust::mac(trust, kind, (me, Some(to)), conn, sdp).await?;
     Some(protocol::base64url::encode(&mac))
 }
 
@@ -298,14 +307,7 @@ pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) 
     spawn_local(async move {
         match conns.offer(&to, conn, ice_restart).await {
             Ok(Some(sdp)) => {
-                let sig = signed(
-                    trust.as_deref(),
-                    Kind::Offer,
-                    (me.as_ref(), &to),
-                    conn,
-                    &sdp,
-                )
-                .await;
+                let sig = signed((trust.as_deref(), me.as_ref()), Kind::Offer, &to, conn, &sdp).await;
                 if let Some(call) = weak.upgrade() {
                     send(&call, &ClientMsg::Offer { to, conn, sdp, sig });
                 }
@@ -322,25 +324,16 @@ fn accept(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
     conns.hold(Dir::Outbound, &from, conn);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
-        let ok = passes(
-            trust.as_deref(),
-            Kind::Answer,
-            (&from, me.as_ref()),
-            conn,
-            &sdp,
-            sig.as_deref(),
-        )
-        .await;
-        if !ok {
-            if let Some(call) = weak.upgrade() {
-                refuse(&call, Dir::Outbound, &from, conn);
-            }
+        let keys = (trust.as_deref(), me.as_ref());
+        if !passes(&weak, keys, (Dir::Outbound, &from, conn), &sdp, sig.as_deref()).await {
             return;
         }
         // A renegotiation waited for this answer.
         let restart = conns.accept_answer(&from, conn, &sdp).await;
+        let local = conns.pc(Dir::Outbound, &from, conn).and_then(|pc| pc.local_description());
+        let code = trust::safety_code(keys.0, local.map(|d| d.sdp()), &sdp).await;
         if let Some(call) = weak.upgrade() {
-            verified(&call, Dir::Outbound, &from, conn, sdp);
+            verified(&call, (Dir::Outbound, &from, conn), code);
             if let Some(restart) = restart {
                 offer(&call, from, conn, restart);
             }
@@ -356,42 +349,20 @@ fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
     conns.hold(Dir::Inbound, &from, conn);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
-        let ok = passes(
-            trust.as_deref(),
-            Kind::Offer,
-            (&from, me.as_ref()),
-            conn,
-            &sdp,
-            sig.as_deref(),
-        )
-        .await;
-        if !ok {
-            if let Some(call) = weak.upgrade() {
-                refuse(&call, Dir::Inbound, &from, conn);
-            }
+        let keys = (trust.as_deref(), me.as_ref());
+        if !passes(&weak, keys, (Dir::Inbound, &from, conn), &sdp, sig.as_deref()).await {
             return;
         }
         match conns.answer(&from, conn, &sdp).await {
             Ok(Some(answer)) => {
-                let sig = signed(
-                    trust.as_deref(),
-                    Kind::Answer,
-                    (me.as_ref(), &from),
-                    conn,
-                    &answer,
-                )
-                .await;
+                let sig = signed(keys, Kind::Answer, &from, conn, &answer).await;
                 if let Some(call) = weak.upgrade() {
-                    verified(&call, Dir::Inbound, &from, conn, sdp);
-                    send(
-                        &call,
-                        &ClientMsg::Answer {
-                            to: from,
-                            conn,
-                            sdp: answer,
-                            sig,
-                        },
-                    );
+                    let (to, sdp) = (from.clone(), answer.clone());
+                    send(&call, &ClientMsg::Answer { to, conn, sdp, sig });
+                }
+                let code = trust::safety_code(keys.0, Some(answer), &sdp).await;
+                if let Some(call) = weak.upgrade() {
+                    verified(&call, (Dir::Inbound, &from, conn), code);
                 }
             }
             Ok(None) => {}
@@ -418,28 +389,19 @@ fn refuse(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId) {
     perform(call, actions);
 }
 
-/// A description passed the room key's check (a verified room): its peer is
-/// no longer refused, and its connection gets the safety code.
-fn verified(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId, remote_sdp: String) {
-    let (conns, Some(trust), _) = parts(call) else {
+/// A description was applied: in a verified room it passed the check, so
+/// its peer is no longer refused and its connection shows the safety code.
+fn verified(call: &Shared, (dir, peer, conn): (Dir, &PeerId, ConnId), code: Option<String>) {
+    if code.is_none() {
         return;
+    }
+    let conns = {
+        let mut i = call.borrow_mut();
+        i.refused.retain(|p| p != peer);
+        i.conns.clone()
     };
-    call.borrow_mut().refused.retain(|p| p != peer);
-    let (peer, weak) = (peer.clone(), Rc::downgrade(call));
-    spawn_local(async move {
-        let local = conns
-            .pc(dir, &peer, conn)
-            .and_then(|pc| pc.local_description())
-            .map(|d| d.sdp());
-        let code = match local {
-            Some(local) => trust::safety_code(&trust, &local, &remote_sdp).await,
-            None => None,
-        };
-        conns.with(dir, &peer, conn, |p| p.code = code);
-        if let Some(call) = weak.upgrade() {
-            refresh(&call);
-        }
-    });
+    conns.with(dir, peer, conn, |p| p.code = code);
+    refresh(call);
 }
 
 fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEvent) {

@@ -15,12 +15,12 @@ pub struct Trust {
     pub room: String,
 }
 
-/// What a name that cannot be read shows as.
+/// What a name or a chat message that this page cannot read shows as:
+/// sealed under another key (or any key, on a page without one), or a
+/// message sent in clear into a verified room (anyone could have sent it,
+/// the relay included).
 const UNREADABLE_NAME: &str = "Unknown guest";
-const SEALED_NAME: &str = "Encrypted name";
-const UNREADABLE_TEXT: &str = "(a message that could not be read with this room's key)";
-const UNSEALED_TEXT: &str = "(a message sent without this room's key: not shown)";
-const SEALED_TEXT: &str = "(an encrypted message)";
+const UNREADABLE_TEXT: &str = "(a message this page cannot read with its room key)";
 
 fn sealed(s: &str) -> bool {
     s.starts_with(SEALED_PREFIX)
@@ -49,27 +49,23 @@ fn texts(msg: &mut ServerMsg) -> Vec<(&mut String, Option<&PeerId>)> {
 /// not: it could come from anyone, the relay included. Without a key,
 /// sealed ones become placeholders.
 async fn shown(trust: Option<&Trust>, chat_from: Option<&PeerId>, s: String) -> String {
-    let placeholder = match (trust, chat_from, sealed(&s)) {
-        (_, None, false) | (None, Some(_), false) => return s,
-        (None, None, true) => SEALED_NAME,
-        (None, Some(_), true) => SEALED_TEXT,
-        (Some(_), Some(_), false) => UNSEALED_TEXT,
-        (Some(t), from, true) => {
-            let aad = match from {
+    match (trust, sealed(&s)) {
+        // A plain name passes (its peer cannot pass the check either, and
+        // its tile says so); plain chat only without a key.
+        (None, false) => return s,
+        (Some(_), false) if chat_from.is_none() => return s,
+        (Some(t), true) => {
+            let aad = match chat_from {
                 None => verify::name_aad(&t.room),
                 Some(f) => verify::chat_aad(&t.room, &f.0),
             };
             if let Some(plain) = t.key.open(&aad, &s).await {
                 return plain;
             }
-            if from.is_none() {
-                UNREADABLE_NAME
-            } else {
-                UNREADABLE_TEXT
-            }
         }
-    };
-    placeholder.into()
+        _ => {}
+    }
+    if chat_from.is_none() { UNREADABLE_NAME } else { UNREADABLE_TEXT }.into()
 }
 
 /// `msg` with every name and chat text in it as this page shows them.
@@ -108,11 +104,8 @@ pub async fn mac(
 }
 
 /// The safety code of a verified connection: from the room key and both
-/// ends' fingerprints, the same on both screens.
-pub async fn safety_code(trust: &Trust, local_sdp: &str, remote_sdp: &str) -> Option<String> {
-    let input = verify::safety_input(
-        verify::fingerprint(local_sdp)?,
-        verify::fingerprint(remote_sdp)?,
-    );
-    Some(verify::safety_code(&trust.key.mac(&input).await.ok()?))
+/// ends' fingerprints, the same on both screens. `None` without a key.
+pub async fn safety_code(trust: Option<&Trust>, local_sdp: Option<String>, remote_sdp: &str) -> Option<String> {
+    let input = verify::safety_input(verify::fingerprint(&local_sdp?)?, verify::fingerprint(remote_sdp)?);
+    Some(verify::safety_code(&trust?.key.mac(&input).await.ok()?))
 }
