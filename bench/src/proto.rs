@@ -163,6 +163,7 @@ mod tests {
             from: PeerId::from("cd34"),
             conn: 0,
             sdp: "~7~v=0".into(),
+            sig: None,
         };
         let text = serde_json::to_string(&out).expect("json");
         assert_eq!(stamp(&text), Some(7));

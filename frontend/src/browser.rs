@@ -121,8 +121,8 @@ pub fn origin() -> String {
 
 /// The link to `room` on `path` (`/` or `/watch`), with its key if any.
 pub fn room_link(path: &str, room: &str, key: Option<&str>) -> String {
-    let key = key.map(|k| format!("#k={k}")).unwrap_or_default();
-    format!("{}{path}?room={room}{key}", origin())
+    let key = key.map_or(String::new(), |k| "#k=".to_owned() + k);
+    origin() + path + "?room=" + room + &key
 }
 
 /// Rewrites the address bar without a navigation.

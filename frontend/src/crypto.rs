@@ -121,10 +121,7 @@ impl RoomKey {
             &data,
         ))
         .await?;
-        Ok(format!(
-            "{SEALED_PREFIX}{}",
-            base64url::encode(&[&iv[..], &sealed].concat())
-        ))
+        Ok(SEALED_PREFIX.to_owned() + &base64url::encode(&[&iv[..], &sealed].concat()))
     }
 
     /// The text inside `sealed`; `None` if it is not sealed text, or not

@@ -144,8 +144,16 @@ pub fn safety_input(a: &str, b: &str) -> Vec<u8> {
 /// Six digits from a MAC, as `"123 456"`.
 pub fn safety_code(mac: &[u8]) -> String {
     let n = mac.iter().take(4).fold(0u32, |n, b| n << 8 | u32::from(*b)) % 1_000_000;
-    let s = format!("{n:06}");
-    format!("{} {}", &s[..3], &s[3..])
+    // By hand, not format!: this runs in the browser, where every
+    // formatting site costs bundle bytes.
+    let mut code = String::with_capacity(7);
+    for (i, unit) in [100_000, 10_000, 1_000, 100, 10, 1].into_iter().enumerate() {
+        if i == 3 {
+            code.push(' ');
+        }
+        code.push(char::from(b'0' + (n / unit % 10) as u8));
+    }
+    code
 }
 
 /// Additional data for a sealed display name.

@@ -27,7 +27,10 @@ async fn get(server: &Server, path: &str, accept_encoding: Option<&str>) -> Repl
     let ae = accept_encoding
         .map(|a| format!("Accept-Encoding: {a}\r\n"))
         .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{ae}Connection: close\r\n\r\n", server.addr);
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{ae}Connection: close\r\n\r\n",
+        server.addr
+    );
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await.expect("read");
@@ -82,14 +85,19 @@ async fn the_precompressed_file_the_browser_accepts_is_served() {
         assert_eq!(r.status, 200, "{accept:?}");
         assert_eq!(r.body, body, "{accept:?}");
         assert_eq!(r.header("content-encoding"), encoding, "{accept:?}");
-        assert_eq!(r.header("content-type"), Some("application/wasm"), "{accept:?}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/wasm"),
+            "{accept:?}"
+        );
         assert_eq!(
             r.header("cache-control"),
             Some("public, max-age=31536000, immutable"),
             "{accept:?}"
         );
         assert!(
-            r.header("vary").is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
+            r.header("vary")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
             "{accept:?}"
         );
     }
@@ -98,7 +106,13 @@ async fn the_precompressed_file_the_browser_accepts_is_served() {
 #[tokio::test]
 async fn index_html_and_unhashed_files_are_revalidated() {
     let server = server_with_dist("revalidated").await;
-    for path in ["/", "/index.html", "/watch?room=abc", "/notes.txt", "/missing-0123456789abcdef.js"] {
+    for path in [
+        "/",
+        "/index.html",
+        "/watch?room=abc",
+        "/notes.txt",
+        "/missing-0123456789abcdef.js",
+    ] {
         let r = get(&server, path, Some("br")).await;
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
@@ -107,5 +121,8 @@ async fn index_html_and_unhashed_files_are_revalidated() {
     assert_eq!(r.body, b"index-br", "the SPA fallback is precompressed too");
     let r = get(&server, "/watch", None).await;
     assert_eq!(r.body, b"<!doctype html><title>meshcast</title>");
-    assert_eq!(get(&server, "/healthz", None).await.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        get(&server, "/healthz", None).await.header("cache-control"),
+        Some("no-cache")
+    );
 }

@@ -169,7 +169,9 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
             match d.and_then(|d| d.code.as_deref()) {
                 // Read aloud to each other: the same on both screens, or
                 // someone sits in the middle.
-                Some(code) => format!("Safety code: {code} (the same on both screens)\n{text}"),
+                Some(code) => {
+                    "Safety code: ".to_owned() + code + " (the same on both screens)\n" + &text
+                }
                 None => text,
             }
         })
@@ -221,7 +223,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 <span class="tile-name">{move || name.get()}</span>
                 {move || code.get().map(|c| view! {
                     <span class="verified" data-testid="verified"
-                        title=format!("Checked against the room key. Safety code {c}")>"Verified"</span>
+                        title="Checked against the room key. Safety code ".to_owned() + &c>"Verified"</span>
                 })}
                 <Badges audio=audio video=video_on />
             </figcaption>
@@ -231,7 +233,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
 
 /// What a tile says when its peer failed the room key's check.
 pub fn warning(name: &str) -> String {
-    format!("Could not verify {name}: this connection may be intercepted")
+    "Could not verify ".to_owned() + name + ": this connection may be intercepted"
 }
 
 /// A shared screen: mine (`peer` = `None`, muted) or a remote one from `tiles`.

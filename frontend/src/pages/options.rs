@@ -88,7 +88,7 @@ fn room_from_url(
             let room = browser::base64url(&browser::random_bytes::<16>());
             let key = browser::base64url(&browser::random_bytes::<{ protocol::verify::KEY_LEN }>());
             let path = if role == Role::Watcher { "/watch" } else { "/" };
-            browser::replace_url(&format!("{path}?room={room}#k={key}"));
+            browser::replace_url(&(path.to_owned() + "?room=" + &room + "#k=" + &key));
             Ok((RoomId(room), Some(key)))
         }
     }

@@ -307,7 +307,14 @@ pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) 
     spawn_local(async move {
         match conns.offer(&to, conn, ice_restart).await {
             Ok(Some(sdp)) => {
-                let sig = signed((trust.as_deref(), me.as_ref()), Kind::Offer, &to, conn, &sdp).await;
+                let sig = signed(
+                    (trust.as_deref(), me.as_ref()),
+                    Kind::Offer,
+                    &to,
+                    conn,
+                    &sdp,
+                )
+                .await;
                 if let Some(call) = weak.upgrade() {
                     send(&call, &ClientMsg::Offer { to, conn, sdp, sig });
                 }
@@ -325,12 +332,22 @@ fn accept(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
     let weak = Rc::downgrade(call);
     spawn_local(async move {
         let keys = (trust.as_deref(), me.as_ref());
-        if !passes(&weak, keys, (Dir::Outbound, &from, conn), &sdp, sig.as_deref()).await {
+        if !passes(
+            &weak,
+            keys,
+            (Dir::Outbound, &from, conn),
+            &sdp,
+            sig.as_deref(),
+        )
+        .await
+        {
             return;
         }
         // A renegotiation waited for this answer.
         let restart = conns.accept_answer(&from, conn, &sdp).await;
-        let local = conns.pc(Dir::Outbound, &from, conn).and_then(|pc| pc.local_description());
+        let local = conns
+            .pc(Dir::Outbound, &from, conn)
+            .and_then(|pc| pc.local_description());
         let code = trust::safety_code(keys.0, local.map(|d| d.sdp()), &sdp).await;
         if let Some(call) = weak.upgrade() {
             verified(&call, (Dir::Outbound, &from, conn), code);
@@ -350,7 +367,15 @@ fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
     let weak = Rc::downgrade(call);
     spawn_local(async move {
         let keys = (trust.as_deref(), me.as_ref());
-        if !passes(&weak, keys, (Dir::Inbound, &from, conn), &sdp, sig.as_deref()).await {
+        if !passes(
+            &weak,
+            keys,
+            (Dir::Inbound, &from, conn),
+            &sdp,
+            sig.as_deref(),
+        )
+        .await
+        {
             return;
         }
         match conns.answer(&from, conn, &sdp).await {

@@ -65,7 +65,12 @@ async fn shown(trust: Option<&Trust>, chat_from: Option<&PeerId>, s: String) -> 
         }
         _ => {}
     }
-    if chat_from.is_none() { UNREADABLE_NAME } else { UNREADABLE_TEXT }.into()
+    if chat_from.is_none() {
+        UNREADABLE_NAME
+    } else {
+        UNREADABLE_TEXT
+    }
+    .into()
 }
 
 /// `msg` with every name and chat text in it as this page shows them.
@@ -105,7 +110,14 @@ pub async fn mac(
 
 /// The safety code of a verified connection: from the room key and both
 /// ends' fingerprints, the same on both screens. `None` without a key.
-pub async fn safety_code(trust: Option<&Trust>, local_sdp: Option<String>, remote_sdp: &str) -> Option<String> {
-    let input = verify::safety_input(verify::fingerprint(&local_sdp?)?, verify::fingerprint(remote_sdp)?);
+pub async fn safety_code(
+    trust: Option<&Trust>,
+    local_sdp: Option<String>,
+    remote_sdp: &str,
+) -> Option<String> {
+    let input = verify::safety_input(
+        verify::fingerprint(&local_sdp?)?,
+        verify::fingerprint(remote_sdp)?,
+    );
     Some(verify::safety_code(&trust?.key.mac(&input).await.ok()?))
 }
