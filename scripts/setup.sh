@@ -45,6 +45,27 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}";
   npm install -g "binaryen@$BINARYEN_VERSION"
 fi
 
+apt_install() {
+  local SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  log "installing $*"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@"
+}
+
+# A release build precompresses its assets (scripts/precompress.sh):
+# brotli, and zopfli for gzip. Without them it still builds (gzip -9 only).
+build_missing=()
+command -v brotli >/dev/null || build_missing+=(brotli)
+command -v zopfli >/dev/null || build_missing+=(zopfli)
+if [ "${#build_missing[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    apt_install "${build_missing[@]}"
+  else
+    log "no apt-get: install ${build_missing[*]} yourself for the smallest precompressed assets"
+  fi
+fi
+
 if [ "$with_tests" = 1 ]; then
   missing=()
   [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
@@ -52,17 +73,13 @@ if [ "$with_tests" = 1 ]; then
   command -v turnserver >/dev/null || missing+=(coturn)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables >/dev/null || missing+=(iptables)
-  command -v brotli >/dev/null || missing+=(brotli)
   command -v curl >/dev/null || missing+=(curl)
   # deploy/test.sh: the systemd unit and the container image.
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v podman >/dev/null || missing+=(podman)
   [ -x /bin/kill ] || missing+=(procps)
   if [ "${#missing[@]}" -gt 0 ]; then
-    log "installing ${missing[*]}"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+    apt_install "${missing[@]}"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing Playwright (no browsers: it drives Debian's Chromium)"

@@ -87,17 +87,23 @@ async function expectVerified(peer: Peer, names: string[]): Promise<void> {
   await expect(peer.page.getByText(/verify/), `${peer.name}: no warning`).toHaveCount(0);
 }
 
-/** On `peer`'s page, the tile named `name` warns and never plays anything. */
-async function expectRefused(peer: Peer, name: string): Promise<void> {
-  const tile = remoteTile(peer.page, name);
-  await expect(tile, `${peer.name}: ${name}'s tile is refused`).toHaveAttribute('data-verified', 'false', { timeout: 20_000 });
-  await expect(tile.getByTestId('verify-warning')).toHaveText(`Could not verify ${name}: this connection may be intercepted`);
-  await expect(tile.getByTestId('verified'), `${peer.name}: no Verified mark on ${name}`).toBeHidden();
+/** On `peer`'s page, the `count` tiles named `name` warn and never play anything. */
+async function expectRefused(peer: Peer, name: string, count = 1): Promise<void> {
+  const tiles = remoteTile(peer.page, name);
+  await expect(tiles, `${peer.name}: ${count} tile(s) named ${name}`).toHaveCount(count, { timeout: 20_000 });
+  for (let n = 0; n < count; n++) {
+    const tile = tiles.nth(n);
+    await expect(tile, `${peer.name}: ${name}'s tile is refused`).toHaveAttribute('data-verified', 'false', { timeout: 20_000 });
+    await expect(tile.getByTestId('verify-warning')).toHaveText(`Could not verify ${name}: this connection may be intercepted`);
+    await expect(tile.getByTestId('verified'), `${peer.name}: no Verified mark on ${name}`).toBeHidden();
+  }
   const media = await pageMedia(peer.page);
-  const t = media.tiles.find((x) => x.name.includes(name));
-  expect(t, `${peer.name}: a tile for ${name}`).toBeTruthy();
-  expect(t?.hasSrcObject, `${peer.name}: nothing of ${name}'s is attached to a <video>`).toBe(false);
-  expect(t?.elementFrames, `${peer.name}: no frame of ${name}'s was shown`).toBe(0);
+  const ts = media.tiles.filter((x) => x.name.includes(name));
+  expect(ts.length, `${peer.name}: tiles for ${name}`).toBe(count);
+  for (const t of ts) {
+    expect(t.hasSrcObject, `${peer.name}: nothing of ${name}'s is attached to a <video>`).toBe(false);
+    expect(t.elementFrames, `${peer.name}: no frame of ${name}'s was shown`).toBe(0);
+  }
 }
 
 test('a keyed room: two participants and a viewer verify each other; names and chat never reach the relay in clear', async ({ browser, room }) => {
@@ -152,9 +158,10 @@ test('an impostor who knows the room id but not the key is refused and warned ab
   const eve = await openParticipant(browser, room, 'Eve', { url: call(room, newKey()) });
   const mal = await openParticipant(browser, room, 'Mallory', { url: call(room) });
   for (const p of [ada, bob, vic]) {
-    // Eve's name is sealed under her key: nobody here can read it.
-    await expectRefused(p, 'Unknown guest');
-    await expectRefused(p, 'Mallory');
+    // Neither name is shown: Eve's is sealed under her key, and Mallory's
+    // plain one could be anyone's (the relay's included).
+    await expectRefused(p, 'Unknown guest', 2);
+    await expect(p.page.getByText('Mallory'), `${p.name}: a plain name is not shown in a keyed room`).toHaveCount(0);
   }
   await expectMediaFlowing(vic, ['Ada', 'Bob'], { exact: false });
   for (const [p, other] of [[ada, 'Bob'], [bob, 'Ada'], [vic, 'Ada']] as const) {
@@ -185,6 +192,28 @@ test('a relay that rewrites the fingerprint in offers is refused the same way', 
   expect(rewritten, 'the proxy rewrote offers').toBeGreaterThan(0);
 });
 
+test('a relay that swaps two people\'s sealed names is refused: a name is signed with the connection', async ({ browser, room }) => {
+  const key = newKey();
+  await openParticipant(browser, room, 'Ada', { url: call(room, key) });
+  await openParticipant(browser, room, 'Bob', { url: call(room, key) });
+  const vic = await newPeer(browser, room, 'Vic', 'viewer');
+  let swapped = 0;
+  await proxy(vic.page, (frame) => {
+    if (!frame.includes('"event":"welcome"')) return frame;
+    const msg = JSON.parse(frame);
+    const [a, b] = msg.peers ?? [];
+    if (!a || !b) return frame;
+    [a.name, b.name] = [b.name, a.name];
+    swapped++;
+    return JSON.stringify(msg);
+  });
+  await vic.page.goto(watch(room, key));
+  // Each camera now carries the other's name: neither passes.
+  await expectRefused(vic, 'Ada');
+  await expectRefused(vic, 'Bob');
+  expect(swapped, 'the proxy swapped the names').toBeGreaterThan(0);
+});
+
 test('an old link without a key still calls, and says Not verified', async ({ browser, room }) => {
   const ada = await openParticipant(browser, room, 'Ada', { url: call(room) });
   const vic = await openViewer(browser, room, 'Vic', { url: watch(room) });
@@ -200,5 +229,5 @@ test('a damaged room key is an error, not a silent downgrade', async ({ browser,
   const p = await newPeer(browser, room, 'Ada', 'participant');
   await p.page.goto(call(room, newKey().slice(0, 40)));
   await expect(p.page.getByRole('heading', { name: 'That room link is not valid' })).toBeVisible();
-  await expect(p.page.getByText(/room key after #k= in this link is cut short or changed/)).toBeVisible();
+  await expect(p.page.getByText(/room key \(after #k=\) is cut short or changed/)).toBeVisible();
 });

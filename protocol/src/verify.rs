@@ -12,8 +12,9 @@
 //!
 //! - info [`SIG_INFO`]: an HMAC-SHA-256 key. Every `offer` and `answer`
 //!   carries `sig` = base64url(HMAC([`signed_input`])): the room, the
-//!   sender's and the receiver's peer ids, the connection's `conn` and the
-//!   SDP's `a=fingerprint` and `a=ice-ufrag` lines. The receiver checks it
+//!   sender's and the receiver's peer ids, the sender's display name (so
+//!   the relay cannot move one peer's name onto another), the connection's
+//!   `conn` and the SDP's `a=fingerprint` and `a=ice-ufrag` lines. The receiver checks it
 //!   before `setRemoteDescription` ([`sig_matches`]); the browser itself
 //!   then holds the DTLS handshake to those fingerprints, so nobody without
 //!   the key can terminate the media in the middle.
@@ -74,15 +75,16 @@ pub fn fingerprint(sdp: &str) -> Option<&str> {
 
 /// What `sig` signs: length-prefixed fields (4-byte big-endian lengths), so
 /// no two different inputs read the same: a label, the kind, the room, the
-/// sender, the receiver, `conn` (decimal), how many fingerprints and ufrags
-/// follow (decimal), then every `a=fingerprint` and
+/// sender, the receiver, the sender's display name (as it typed it; the
+/// receiver checks with the name it shows), `conn` (decimal), how many
+/// fingerprints and ufrags follow (decimal), then every `a=fingerprint` and
 /// every `a=ice-ufrag` value of the SDP in order. `None` if the SDP has no
 /// fingerprint or no ufrag (nothing to bind: refused).
 pub fn signed_input(
     kind: Kind,
     room: &str,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
+    name: &str,
     conn: u64,
     sdp: &str,
 ) -> Option<Vec<u8>> {
@@ -101,7 +103,7 @@ pub fn signed_input(
         ufrags.len().to_string(),
     );
     let mut fields: Vec<&[u8]> = vec![SIG_INFO, kind.as_bytes(), room.as_bytes()];
-    fields.extend([from, to, &conn, &nf, &nu].map(str::as_bytes));
+    fields.extend([from, to, name, &conn, &nf, &nu].map(str::as_bytes));
     fields.extend(fingerprints.iter().chain(&ufrags).map(|l| l.as_bytes()));
     let mut out = Vec::with_capacity(256);
     for field in fields {

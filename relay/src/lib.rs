@@ -85,7 +85,9 @@ async fn cache_control(req: axum::extract::Request, next: axum::middleware::Next
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
-    let value = if hashed && !html && res.status().is_success() {
+    // A 304 refreshes the stored headers: it keeps `immutable` too.
+    let found = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
+    let value = if hashed && !html && found {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"

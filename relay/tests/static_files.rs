@@ -23,12 +23,20 @@ impl Reply {
 }
 
 async fn get(server: &Server, path: &str, accept_encoding: Option<&str>) -> Reply {
+    match accept_encoding {
+        Some(a) => get_with(server, path, &[("Accept-Encoding", a)]).await,
+        None => get_with(server, path, &[]).await,
+    }
+}
+
+async fn get_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    let ae = accept_encoding
-        .map(|a| format!("Accept-Encoding: {a}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\n{ae}Connection: close\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
         server.addr
     );
     stream.write_all(req.as_bytes()).await.expect("write");
@@ -117,6 +125,30 @@ async fn index_html_and_unhashed_files_are_revalidated() {
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
     }
+    // Revalidating a hashed asset keeps it immutable.
+    let etag_or_date = get(&server, WASM, None).await;
+    let since = etag_or_date
+        .header("last-modified")
+        .expect("last-modified")
+        .to_owned();
+    let r = get_with(&server, WASM, &[("If-Modified-Since", &since)]).await;
+    assert_eq!(r.status, 304);
+    assert_eq!(
+        r.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    // Revalidating a hashed asset keeps it immutable.
+    let first = get(&server, WASM, None).await;
+    let since = first
+        .header("last-modified")
+        .expect("last-modified")
+        .to_owned();
+    let r = get_with(&server, WASM, &[("If-Modified-Since", &since)]).await;
+    assert_eq!(r.status, 304);
+    assert_eq!(
+        r.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
     let r = get(&server, "/watch", Some("br")).await;
     assert_eq!(r.body, b"index-br", "the SPA fallback is precompressed too");
     let r = get(&server, "/watch", None).await;

@@ -176,16 +176,17 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
             }
         })
     };
-    let code = Signal::derive(move || data.with(|d| d.as_ref().and_then(|d| d.code.clone())));
-    let refused = Signal::derive(move || data.with(|d| d.as_ref().is_some_and(|d| d.refused)));
+    let code = move || data.with(|d| d.as_ref().and_then(|d| d.code.clone()));
+    let refused = move || data.with(|d| d.as_ref().is_some_and(|d| d.refused));
     view! {
         <figure class="tile remote" data-testid="tile" data-local="false"
             node_ref=tile data-peer=id data-state=move || state.get()
-            data-verified=move || match (code.with(Option::is_some), refused.get()) {
-                (true, _) => Some("true"),
-                (_, true) => Some("false"),
-                _ => None,
-            }
+            // "true", "false" (refused), or "" (no room key, or not yet checked).
+            data-verified=move || match (code().is_some(), refused()) {
+                (true, _) => "true",
+                (_, true) => "false",
+                _ => "",
+            }.to_owned()
             data-hand=move || hand.get().is_some().to_string()
             data-spotlight=spotlit data-weak=move || weak().to_string()>
             <video node_ref=video autoplay=true playsinline=true class="remote-video"
@@ -213,7 +214,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
                 {super::controls::icon_hand()}
                 {move || hand.get().unwrap_or(0).to_string()}
             </span>
-            {move || refused.get().then(|| view! {
+            {move || refused().then(|| view! {
                 <p class="verify-warn" data-testid="verify-warning" role="alert">{warning(&name.get())}</p>
             })}
             <TileActions key pin=true tile video details=Some(details_open) />
@@ -221,7 +222,7 @@ pub fn RemoteTile(id: String, tiles: RwSignal<Vec<TileData>, LocalStorage>) -> i
             <figcaption>
                 <span class="weak" title="Weak connection: packets are lost or delayed" aria-label="Weak connection"><span class="icon i-weak" aria-hidden="true"></span></span>
                 <span class="tile-name">{move || name.get()}</span>
-                {move || code.get().map(|c| view! {
+                {move || code().map(|c| view! {
                     <span class="verified" data-testid="verified"
                         title="Checked against the room key. Safety code ".to_owned() + &c>"Verified"</span>
                 })}

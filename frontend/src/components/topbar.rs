@@ -60,5 +60,5 @@ pub fn TopBar(
     }
 }
 
-const VERIFIED: &str = "This link carries a room key that the server never sees. Every camera, voice, name and message here is checked against it: the server cannot watch, read or slip someone in unseen, and a tile that fails the check says so and plays nothing. Anyone with the link can join; the server still sees who talks to whom. The safety code in a tile's details is the same on both screens.";
-const NOT_VERIFIED: &str = "This link has no room key, so nothing checks that the others are who the server says: whoever runs it could listen in. A new call's link carries a key.";
+const VERIFIED: &str = "This link carries a room key the server never sees. Every camera, name and message here is checked against it: the server cannot watch, read or slip someone in, and a tile that fails says so. Anyone with the link can join; the server still sees who talks to whom. A tile's details show a safety code that both of you see the same.";
+const NOT_VERIFIED: &str = "This link has no room key: nothing checks that the others are who the server says. A new call's link carries one.";

@@ -60,7 +60,7 @@ fn CallPage(role: Role) -> impl IntoView {
             let (what, detail) = match bad {
                 BadLink::Room(bad) => ("Room names are 1-64 letters, digits, - or _. Got: ", bad),
                 BadLink::Key => (
-                    "The room key after #k= in this link is cut short or changed, so this call could not be checked. Ask for the link again.",
+                    "Its room key (after #k=) is cut short or changed: ask for the link again.",
                     String::new(),
                 ),
             };

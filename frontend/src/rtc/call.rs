@@ -72,11 +72,13 @@ pub(super) struct Inner {
     trust: Option<Rc<trust::Trust>>,
     /// Signaling events waiting their turn: names and chat are opened (an
     /// await) before the call sees them, and events keep their order.
-    inbox: std::collections::VecDeque<crate::signaling::SigEvent>,
+    inbox: Vec<crate::signaling::SigEvent>,
     draining: bool,
-    /// Peers whose description failed the room key's check, until one
-    /// passes (their tiles warn; nothing of theirs plays).
-    refused: Vec<protocol::PeerId>,
+    /// Connections (by direction and peer) whose description failed the
+    /// room key's check, until one passes: an inbound one's tile warns and
+    /// plays nothing; an outbound one (its answer to my offer) is named in
+    /// the call's banner.
+    refused: Vec<(super::negotiation::Dir, protocol::PeerId)>,
     _tick: Option<Interval>,
     _levels: Option<Interval>,
 }
@@ -162,7 +164,11 @@ impl Call {
                         view.status.set(Status::NoCrypto);
                         return;
                     };
-                    let t = trust::Trust { key, room };
+                    let t = trust::Trust {
+                        key,
+                        room,
+                        name: name.clone(),
+                    };
                     let sealed = trust::seal(Some(&t), protocol::verify::name_aad, name).await;
                     let cert = crate::crypto::page_certificate().await;
                     let (Some(sealed), Some(call)) = (sealed, weak.upgrade()) else {

@@ -181,6 +181,14 @@ impl Negotiator {
         self.broadcasting
     }
 
+    /// The name a peer is known by.
+    pub fn name(&self, id: &PeerId) -> Option<&str> {
+        self.peers
+            .iter()
+            .find(|p| &p.info.id == id)
+            .map(|p| p.info.name.as_str())
+    }
+
     fn peer_mut(&mut self, id: &PeerId) -> Option<&mut Remote> {
         self.peers.iter_mut().find(|p| &p.info.id == id)
     }

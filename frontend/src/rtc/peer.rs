@@ -91,6 +91,9 @@ pub struct Peer {
     /// Its safety code, once its remote description passed the room key's
     /// check (a verified room).
     pub code: Option<String>,
+    /// My candidates, held while my description is signed (a verified
+    /// room): they go out after it.
+    pub held: Option<Vec<IceCandidate>>,
     /// Outbound: the (camera, screen) plans applied to its video senders.
     pub plan: Option<(super::bitrate::SenderPlan, super::bitrate::SenderPlan)>,
     _listeners: [EventListener; 4],
@@ -172,6 +175,7 @@ impl Peer {
             shown: None,
             plan: None,
             code: None,
+            held: None,
             _listeners: [candidate, track, ice_error, state],
         })
     }

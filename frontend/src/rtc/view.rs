@@ -159,27 +159,29 @@ impl CallView {
         }
     }
 
-    /// Publishes the tiles (one per remote broadcaster), the counts, and who
-    /// failed the room key's check (`refused`).
+    /// Publishes the tiles (one per remote broadcaster), the counts, and
+    /// which connections failed the room key's check (`refused`).
     pub fn refresh(
         &self,
         neg: &Negotiator,
         conns: &Connections,
         ice: &IceConfig,
-        refused: &[protocol::PeerId],
+        refused: &[(Dir, protocol::PeerId)],
     ) {
         let order = hand_order(neg.peers());
-        let is_refused = |p: &Remote| refused.contains(&p.info.id);
+        let is_refused =
+            |dir, p: &Remote| refused.iter().any(|(d, id)| *d == dir && *id == p.info.id);
         // A refused camera keeps its tile between attempts: the warning
         // belongs there.
-        let has_tile = |p: &Remote| p.has_tile() || (p.info.broadcasting && is_refused(p));
+        let has_tile =
+            |p: &Remote| p.has_tile() || (p.info.broadcasting && is_refused(Dir::Inbound, p));
         let tiles = neg
             .peers()
             .iter()
             .filter(|p| has_tile(p))
             .map(|p| {
                 let mut t = tile(p, conns, ice);
-                t.refused = is_refused(p);
+                t.refused = is_refused(Dir::Inbound, p);
                 t.hand = order
                     .iter()
                     .position(|r| r.info.id == p.info.id)
@@ -194,7 +196,11 @@ impl CallView {
         let tileless: Vec<String> = neg
             .peers()
             .iter()
-            .filter(|p| !has_tile(p) && is_refused(p))
+            // The ones watching me whose answers failed, unless their
+            // tile already warns.
+            .filter(|p| {
+                is_refused(Dir::Outbound, p) && !(has_tile(p) && is_refused(Dir::Inbound, p))
+            })
             .map(|p| p.info.name.clone())
             .collect();
         if self.refused.with_untracked(|r| *r != tileless) {

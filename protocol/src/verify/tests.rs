@@ -53,7 +53,18 @@ fn sig_key() -> Vec<u8> {
 }
 
 fn sig(kind: Kind, room: &str, from: &str, to: &str, conn: u64, sdp: &str) -> Option<String> {
-    let input = signed_input(kind, room, from, to, conn, sdp)?;
+    named_sig(kind, room, (from, to), "Ada Lovelace", conn, sdp)
+}
+
+fn named_sig(
+    kind: Kind,
+    room: &str,
+    peers: (&str, &str),
+    name: &str,
+    conn: u64,
+    sdp: &str,
+) -> Option<String> {
+    let input = signed_input(kind, room, peers, name, conn, sdp)?;
     Some(base64url::encode(&hmac(&sig_key(), &input)))
 }
 
@@ -66,7 +77,7 @@ fn known_vector() {
         "3af8b767aad4b2c22ac6cae6beb9ba53df65580db84fd9aadbaa3ec90e62a32a"
     );
     let s = sig(Kind::Offer, "room-1", "peerA", "peerB", 7, SDP).expect("signable");
-    assert_eq!(s, "mgEBbiKh6onVrqFyEI50qikWUAJqYUBFKb_6puS3HYs");
+    assert_eq!(s, "FvG0UxG0W1kp0HR2d-4EPyYbqKMVxHxUpN20DJYawfI");
     assert_eq!(s.len(), 43);
     assert!(crate::valid_sig(&s));
 }
@@ -95,6 +106,10 @@ fn every_signed_field_changes_the_sig() {
         (
             "swapped peers",
             sig(Kind::Offer, "room-1", "peerB", "peerA", 7, SDP),
+        ),
+        (
+            "name",
+            named_sig(Kind::Offer, "room-1", ("peerA", "peerB"), "Bob", 7, SDP),
         ),
         ("conn", sig(Kind::Offer, "room-1", "peerA", "peerB", 8, SDP)),
         (
@@ -144,14 +159,21 @@ fn a_description_without_fingerprint_or_ufrag_cannot_be_signed() {
         .lines()
         .filter(|l| !l.starts_with("a=ice-ufrag"))
         .collect();
-    assert_eq!(signed_input(Kind::Offer, "r", "a", "b", 1, &no_fp), None);
-    assert_eq!(signed_input(Kind::Offer, "r", "a", "b", 1, &no_ufrag), None);
-    assert_eq!(signed_input(Kind::Offer, "r", "a", "b", 1, ""), None);
+    assert_eq!(
+        signed_input(Kind::Offer, "r", ("a", "b"), "n", 1, &no_fp),
+        None
+    );
+    assert_eq!(
+        signed_input(Kind::Offer, "r", ("a", "b"), "n", 1, &no_ufrag),
+        None
+    );
+    assert_eq!(signed_input(Kind::Offer, "r", ("a", "b"), "n", 1, ""), None);
 }
 
 #[test]
 fn checking_a_sig() {
-    let input = signed_input(Kind::Answer, "room-1", "peerB", "peerA", 7, SDP).expect("signable");
+    let input =
+        signed_input(Kind::Answer, "room-1", ("peerB", "peerA"), "Bob", 7, SDP).expect("signable");
     let mac = hmac(&sig_key(), &input);
     let good = base64url::encode(&mac);
     assert!(sig_matches(&mac, Some(&good)));

@@ -30,7 +30,7 @@ pub(super) fn send(call: &Shared, msg: &ClientMsg) {
 pub(super) fn on_signal(call: &Shared, ev: SigEvent) {
     let start = {
         let mut i = call.borrow_mut();
-        i.inbox.push_back(ev);
+        i.inbox.push(ev);
         !std::mem::replace(&mut i.draining, true)
     };
     if start {
@@ -45,7 +45,8 @@ async fn drain(call: Weak<RefCell<super::Inner>>) {
         };
         let next = {
             let mut i = shared.borrow_mut();
-            let next = i.inbox.pop_front();
+            // A handful at most: a Vec is smaller code than a VecDeque.
+            let next = (!i.inbox.is_empty()).then(|| i.inbox.remove(0));
             i.draining = next.is_some();
             next.map(|ev| (ev, i.trust.clone()))
         };
@@ -118,13 +119,7 @@ fn on_message(call: &Shared, msg: ServerMsg) {
         }
         ServerMsg::IceServers { ice_servers } => set_ice_servers(call, ice_servers.clone()),
         ServerMsg::Chat { from, text, ts } => {
-            let name = call
-                .borrow()
-                .neg
-                .peers()
-                .iter()
-                .find(|p| &p.info.id == from)
-                .map_or_else(|| "Someone".to_owned(), |p| p.info.name.clone());
+            let name = call.borrow().neg.name(from).unwrap_or("Someone").to_owned();
             let line = ChatLine {
                 from: from.0.clone(),
                 name,
@@ -258,20 +253,31 @@ fn open_sender(call: &Shared, to: PeerId, conn: ConnId) {
     offer(call, to, conn, false);
 }
 
-/// What the SDP steps need: the connection table, the room key and my id.
-fn parts(call: &Shared) -> (Connections, Option<Rc<trust::Trust>>, Option<PeerId>) {
+/// What the SDP steps with `peer` need: the connection table, the room
+/// key, my id and the name `peer` is shown with (what its descriptions
+/// must have signed).
+fn parts(
+    call: &Shared,
+    peer: &PeerId,
+) -> (
+    Connections,
+    Option<Rc<trust::Trust>>,
+    Option<PeerId>,
+    String,
+) {
     let i = call.borrow();
-    (i.conns.clone(), i.trust.clone(), i.neg.me().cloned())
+    let name = i.neg.name(peer).unwrap_or_default().to_owned();
+    (i.conns.clone(), i.trust.clone(), i.neg.me().cloned(), name)
 }
 
 /// Whether the description `from` sent me on `(dir, conn)` may be applied:
-/// always without a key; with one, only if its `sig` is right. One that is
-/// not is refused here.
+/// always without a key; with one, only if its `sig` is right for the name
+/// I show it with. One that is not is refused here.
 async fn passes(
     weak: &Weak<RefCell<super::Inner>>,
     (trust, me): (Option<&trust::Trust>, Option<&PeerId>),
     (dir, from, conn): (Dir, &PeerId, ConnId),
-    sdp: &str,
+    (name, sdp): (&str, &str),
     sig: Option<&str>,
 ) -> bool {
     if trust.is_none() {
@@ -281,7 +287,7 @@ async fn passes(
         Dir::Inbound => Kind::Offer,
         Dir::Outbound => Kind::Answer,
     };
-    let mac = trust::mac(trust, kind, (Some(from), me), conn, sdp).await;
+    let mac = trust::mac(trust, kind, (Some(from), me), Some(name), conn, sdp).await;
     let ok = mac.is_some_and(|m| protocol::verify::sig_matches(&m, sig));
     if !ok && let Some(call) = weak.upgrade() {
         refuse(&call, dir, from, conn);
@@ -297,12 +303,13 @@ async fn signed(
     conn: ConnId,
     sdp: &str,
 ) -> Option<String> {
-    let mac = trust::mac(trust, kind, (me, Some(to)), conn, sdp).await?;
+    let mac = trust::mac(trust, kind, (me, Some(to)), None, conn, sdp).await?;
     Some(protocol::base64url::encode(&mac))
 }
 
 pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) {
-    let (conns, trust, me) = parts(call);
+    let (conns, trust, me, _) = parts(call, &to);
+    hold_mine(&conns, trust.is_some(), Dir::Outbound, &to, conn);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
         match conns.offer(&to, conn, ice_restart).await {
@@ -316,7 +323,16 @@ pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) 
                 )
                 .await;
                 if let Some(call) = weak.upgrade() {
-                    send(&call, &ClientMsg::Offer { to, conn, sdp, sig });
+                    send(
+                        &call,
+                        &ClientMsg::Offer {
+                            to: to.clone(),
+                            conn,
+                            sdp,
+                            sig,
+                        },
+                    );
+                    release(&call, Dir::Outbound, &to, conn);
                 }
             }
             Ok(None) => {}
@@ -327,7 +343,7 @@ pub(super) fn offer(call: &Shared, to: PeerId, conn: ConnId, ice_restart: bool) 
 
 /// Checks a viewer's answer against the room key, then applies it.
 fn accept(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<String>) {
-    let (conns, trust, me) = parts(call);
+    let (conns, trust, me, name) = parts(call, &from);
     conns.hold(Dir::Outbound, &from, conn);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
@@ -336,7 +352,7 @@ fn accept(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
             &weak,
             keys,
             (Dir::Outbound, &from, conn),
-            &sdp,
+            (&name, &sdp),
             sig.as_deref(),
         )
         .await
@@ -361,9 +377,11 @@ fn accept(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
 /// Checks a broadcaster's offer against the room key, then applies and
 /// answers it.
 fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<String>) {
-    let (conns, trust, me) = parts(call);
-    // Its candidates wait while the offer is checked.
+    let (conns, trust, me, name) = parts(call, &from);
+    // Its candidates wait while the offer is checked; mine, while my
+    // answer is signed.
     conns.hold(Dir::Inbound, &from, conn);
+    hold_mine(&conns, trust.is_some(), Dir::Inbound, &from, conn);
     let weak = Rc::downgrade(call);
     spawn_local(async move {
         let keys = (trust.as_deref(), me.as_ref());
@@ -371,7 +389,7 @@ fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
             &weak,
             keys,
             (Dir::Inbound, &from, conn),
-            &sdp,
+            (&name, &sdp),
             sig.as_deref(),
         )
         .await
@@ -384,6 +402,7 @@ fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
                 if let Some(call) = weak.upgrade() {
                     let (to, sdp) = (from.clone(), answer.clone());
                     send(&call, &ClientMsg::Answer { to, conn, sdp, sig });
+                    release(&call, Dir::Inbound, &from, conn);
                 }
                 let code = trust::safety_code(keys.0, Some(answer), &sdp).await;
                 if let Some(call) = weak.upgrade() {
@@ -396,6 +415,26 @@ fn answer(call: &Shared, from: PeerId, conn: ConnId, sdp: String, sig: Option<St
     });
 }
 
+/// In a verified room my description is signed after it is set, and ICE
+/// gathers from the moment it is set: `(dir, peer, conn)`'s candidates are
+/// held from now until [`release`].
+fn hold_mine(conns: &Connections, keyed: bool, dir: Dir, peer: &PeerId, conn: ConnId) {
+    if keyed {
+        conns.with(dir, peer, conn, |p| {
+            p.held.get_or_insert_with(Vec::new);
+        });
+    }
+}
+
+/// My description went out: the candidates held for it follow.
+fn release(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId) {
+    let conns = call.borrow().conns.clone();
+    let held = conns.with(dir, peer, conn, |p| p.held.take()).flatten();
+    for candidate in held.unwrap_or_default() {
+        on_peer_event(call, dir, peer, conn, PeerEvent::Candidate(candidate));
+    }
+}
+
 /// A description failed the room key's check: it is never applied, so
 /// nothing of that connection plays or is sent; the peer is marked (its
 /// tile warns) and the connection counts as failed (retried like one).
@@ -405,8 +444,13 @@ fn refuse(call: &Shared, dir: Dir, peer: &PeerId, conn: ConnId) {
     ));
     let actions = {
         let mut i = call.borrow_mut();
-        if !i.refused.contains(peer) {
-            i.refused.push(peer.clone());
+        // A late result for a connection since replaced changes nothing.
+        if !i.neg.is_live(dir, peer, conn) {
+            return;
+        }
+        let key = (dir, peer.clone());
+        if !i.refused.contains(&key) {
+            i.refused.push(key);
         }
         i.neg
             .connection_state(dir, peer, conn, ConnState::Failed, browser::now_ms())
@@ -422,7 +466,7 @@ fn verified(call: &Shared, (dir, peer, conn): (Dir, &PeerId, ConnId), code: Opti
     }
     let conns = {
         let mut i = call.borrow_mut();
-        i.refused.retain(|p| p != peer);
+        i.refused.retain(|(d, p)| (*d, p) != (dir, peer));
         i.conns.clone()
     };
     conns.with(dir, peer, conn, |p| p.code = code);
@@ -436,20 +480,31 @@ fn on_peer_event(call: &Shared, dir: Dir, id: &PeerId, conn: ConnId, ev: PeerEve
     }
     match ev {
         PeerEvent::Candidate(candidate) => {
-            let to = id.clone();
-            let msg = match dir {
-                Dir::Outbound => ClientMsg::IceOfferCandidate {
-                    to,
-                    conn,
-                    candidate,
-                },
-                Dir::Inbound => ClientMsg::IceAnswerCandidate {
-                    to,
-                    conn,
-                    candidate,
-                },
-            };
-            send(call, &msg);
+            // While my description is being signed, its candidates wait:
+            // they must not reach the peer before it.
+            let free = conns.with(dir, id, conn, |p| match &mut p.held {
+                Some(held) => {
+                    held.push(candidate);
+                    None
+                }
+                None => Some(candidate),
+            });
+            if let Some(candidate) = free.flatten() {
+                let to = id.clone();
+                let msg = match dir {
+                    Dir::Outbound => ClientMsg::IceOfferCandidate {
+                        to,
+                        conn,
+                        candidate,
+                    },
+                    Dir::Inbound => ClientMsg::IceAnswerCandidate {
+                        to,
+                        conn,
+                        candidate,
+                    },
+                };
+                send(call, &msg);
+            }
         }
         PeerEvent::Stream(stream) => {
             conns.with(dir, id, conn, |p| p.add_stream(stream));

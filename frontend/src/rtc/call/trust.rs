@@ -9,10 +9,12 @@ use crate::crypto::RoomKey;
 use protocol::verify::{self, Kind, SEALED_PREFIX};
 use protocol::{PeerId, ServerMsg};
 
-/// The room key, derived, and the room it belongs to.
+/// The room key, derived, the room it belongs to, and my name as I typed
+/// it (my descriptions sign it).
 pub struct Trust {
     pub key: RoomKey,
     pub room: String,
+    pub name: String,
 }
 
 /// What a name or a chat message that this page cannot read shows as:
@@ -44,16 +46,14 @@ fn texts(msg: &mut ServerMsg) -> Vec<(&mut String, Option<&PeerId>)> {
 }
 
 /// A name (`chat_from` = `None`) or a chat text as this page shows it. With
-/// a key, a sealed one is opened; a plain name is shown as it is (its peer
-/// cannot pass the check either, and its tile says so), but plain chat is
-/// not: it could come from anyone, the relay included. Without a key,
-/// sealed ones become placeholders.
+/// a key, a sealed one is opened and a plain one is not shown (whoever sent
+/// it has no key: its descriptions fail the check too, and its tile says
+/// so). Without a key, sealed ones become placeholders.
 async fn shown(trust: Option<&Trust>, chat_from: Option<&PeerId>, s: String) -> String {
     match (trust, sealed(&s)) {
-        // A plain name passes (its peer cannot pass the check either, and
-        // its tile says so); plain chat only without a key.
+        // Plain text only without a key: in a verified room it could come
+        // from anyone, the relay included.
         (None, false) => return s,
-        (Some(_), false) if chat_from.is_none() => return s,
         (Some(t), true) => {
             let aad = match chat_from {
                 None => verify::name_aad(&t.room),
@@ -94,17 +94,19 @@ pub async fn seal(
 }
 
 /// The MAC a description from `from` to `to` is signed with (see
-/// `protocol::verify::signed_input`); `None` without a key, or if the SDP
-/// has nothing to sign.
+/// `protocol::verify::signed_input`), with the sender's `name` (`None`:
+/// mine); `None` without a key, or if the SDP has nothing to sign.
 pub async fn mac(
     trust: Option<&Trust>,
     kind: Kind,
     (from, to): (Option<&PeerId>, Option<&PeerId>),
+    name: Option<&str>,
     conn: u64,
     sdp: &str,
 ) -> Option<Vec<u8>> {
     let t = trust?;
-    let input = verify::signed_input(kind, &t.room, &from?.0, &to?.0, conn, sdp)?;
+    let name = name.unwrap_or(&t.name);
+    let input = verify::signed_input(kind, &t.room, (&from?.0, &to?.0), name, conn, sdp)?;
     t.key.mac(&input).await.ok()
 }
 
