@@ -71,6 +71,8 @@ if [ "$with_tests" = 1 ]; then
   [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v turnserver >/dev/null || missing+=(coturn)
+  # relay/tests/janus.rs (and the coming --sfu janus): Janus with VideoRoom.
+  [ -x /usr/bin/janus ] || missing+=(janus)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables >/dev/null || missing+=(iptables)
   command -v curl >/dev/null || missing+=(curl)

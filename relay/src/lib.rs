@@ -25,6 +25,7 @@ pub mod client_ip;
 pub mod config;
 pub mod ice;
 pub mod ids;
+pub mod janus;
 pub mod metrics;
 pub mod rooms;
 pub mod session;
