@@ -142,6 +142,11 @@ impl Session {
         })
     }
 
+    /// Whether the socket to Janus is gone.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
     /// Resolves once the socket to Janus is gone.
     pub async fn closed(&self) {
         let mut closed = self.closed.clone();

@@ -29,6 +29,7 @@ pub mod janus;
 pub mod metrics;
 pub mod rooms;
 pub mod session;
+pub mod sfu;
 pub mod state;
 pub mod tls;
 pub mod turn;

@@ -50,32 +50,54 @@ async fn start() -> Option<Janus> {
         let text = text.replace("ws_port = 8188", &format!("ws_port = {port}"));
         std::fs::write(dir.join(f), text).expect("write config");
     }
-    let log = std::fs::File::create(dir.join("janus.log")).expect("log");
-    let child = Command::new(bin)
+    let child = spawn(&bin, &dir, port).await;
+    Some(Janus {
+        child,
+        url: format!("ws://127.0.0.1:{port}"),
+        dir,
+    })
+}
+
+/// Runs Janus with the config in `dir`; returns once its WebSocket accepts.
+async fn spawn(bin: &Path, dir: &Path, port: u16) -> Child {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("janus.log"))
+        .expect("log");
+    let mut child = Command::new(bin)
         .arg("-F")
-        .arg(&dir)
+        .arg(dir)
         .arg("-C")
         .arg(dir.join("janus.jcfg"))
         .stdout(log)
         .stderr(Stdio::null())
         .spawn()
         .expect("janus starts");
-    let janus = Janus {
-        child,
-        url: format!("ws://127.0.0.1:{port}"),
-        dir,
-    };
-    // Up once its WebSocket accepts.
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return Some(janus);
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("janus did not listen on {port}");
+}
+
+/// The same Janus again (a stopped one), on its port; its URL.
+async fn restart(janus: &mut Janus) -> String {
+    let port = janus
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    janus.child = spawn(&janus_binary().expect("janus"), &janus.dir, port).await;
+    janus.url.clone()
 }
 
 #[tokio::test]
@@ -181,4 +203,72 @@ async fn events_janus_sends_unprompted_reach_their_handle() {
         Some(&json!("Bob"))
     );
     assert!(bob.events.is_empty(), "nothing for Bob's handle");
+}
+
+mod sfu {
+    use super::*;
+    use relay::sfu::Sfu;
+
+    async fn exists(url: &str, room: u64) -> bool {
+        let session = Session::connect(url, None).await.expect("a session");
+        let h = session
+            .attach("janus.plugin.videoroom")
+            .await
+            .expect("attached");
+        let r = h
+            .message(json!({"request": "exists", "room": room}), None)
+            .await
+            .expect("exists");
+        r.data["exists"] == true
+    }
+
+    #[tokio::test]
+    async fn one_videoroom_room_per_room_made_on_need_and_destroyed_on_release() {
+        let Some(janus) = start().await else { return };
+        let sfu = Sfu::new(janus.url.clone(), None);
+        let a = sfu.room("alpha").await.expect("a room");
+        assert_eq!(sfu.room("alpha").await.expect("the same room"), a);
+        let b = sfu.room("beta").await.expect("another room");
+        assert_ne!(a, b);
+        assert!(exists(&janus.url, a).await && exists(&janus.url, b).await);
+        sfu.release("alpha").await;
+        assert!(!exists(&janus.url, a).await, "released");
+        assert!(exists(&janus.url, b).await, "the other stays");
+        sfu.release("alpha").await; // twice: nothing happens
+    }
+
+    #[tokio::test]
+    async fn janus_down_fails_at_once_and_a_restarted_janus_is_used_again() {
+        let Some(mut janus) = start().await else {
+            return;
+        };
+        let sfu = Sfu::new(janus.url.clone(), None);
+        sfu.room("alpha").await.expect("a room");
+        assert!(sfu.is_up().await);
+        janus.child.kill().expect("kill");
+        let _ = janus.child.wait();
+        // The session notices; calls fail quickly, without waiting on a dead socket.
+        for _ in 0..100 {
+            if !sfu.is_up().await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!sfu.is_up().await);
+        let t = std::time::Instant::now();
+        assert!(sfu.room("alpha").await.is_err());
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        // Back on the same port: a new session, and the room made anew in it.
+        let again = restart(&mut janus).await;
+        let mut room = None;
+        for _ in 0..50 {
+            if let Ok(id) = sfu.room("alpha").await {
+                room = Some(id);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let room = room.expect("the room again, once Janus is back");
+        assert!(exists(&again, room).await);
+    }
 }
