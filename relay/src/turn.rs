@@ -105,10 +105,8 @@ impl EmbeddedTurn {
     ) -> anyhow::Result<Self> {
         let relay_ip = args.relay_ip(listen)?;
         let (min_port, max_port) = args.ports;
-        let socket = UdpSocket::bind(listen).await?;
+        let (socket, tcp) = bind_udp_and_tcp(listen).await?;
         let local = socket.local_addr()?;
-        // TCP on the same port as UDP (the port UDP got, if it was 0).
-        let tcp = TcpListener::bind(local).await?;
         let tls = match (args.tls_listen, certs) {
             (None, _) => None,
             (Some(addr), Some(certs)) => Some((TcpListener::bind(addr).await?, certs)),
@@ -303,6 +301,27 @@ impl turn::auth::AuthHandler for GateAuth {
     ) -> Result<Vec<u8>, turn::Error> {
         let password = crate::ice::turn_credential(&self.0, username);
         Ok(turn::auth::generate_auth_key(username, realm, &password))
+    }
+}
+
+/// UDP and TCP on one port: `listen`'s, or with port 0 one that is free for
+/// both (the port UDP gets may be taken for TCP, e.g. by another process's
+/// outgoing connection: then another).
+async fn bind_udp_and_tcp(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut tries = 0;
+    loop {
+        let socket = UdpSocket::bind(listen).await?;
+        match TcpListener::bind(socket.local_addr()?).await {
+            Ok(tcp) => return Ok((socket, tcp)),
+            Err(e)
+                if listen.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tries < 16 =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -393,3 +393,19 @@ fn simultaneous_allocates_from_many_ports_of_one_user_get_exactly_the_quota() {
     assert_eq!(allocate(&g, "alice", src(9)).0, Verdict::Forward);
     assert_eq!(error_of(&allocate(&g, "alice", src(10)).0).0, 486);
 }
+
+#[tokio::test]
+async fn udp_and_tcp_get_one_port() {
+    // A given port that is taken for TCP is an error, not another port...
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let given = SocketAddr::from(([127, 0, 0, 1], port));
+    let err = super::bind_udp_and_tcp(given).await.expect_err("taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    // ...while port 0 gets one port that is free for both.
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (udp, tcp) = super::bind_udp_and_tcp(any).await.expect("a port");
+    let port = udp.local_addr().expect("udp").port();
+    assert_ne!(port, 0);
+    assert_eq!(tcp.local_addr().expect("tcp").port(), port);
+}
