@@ -162,6 +162,7 @@ test('an impostor who knows the room id but not the key is refused and warned ab
     // plain one could be anyone's (the relay's included).
     await expectRefused(p, 'Unknown guest', 2);
     await expect(p.page.getByText('Mallory'), `${p.name}: a plain name is not shown in a keyed room`).toHaveCount(0);
+    await expect(p.page.getByTestId('trust').locator('summary'), `${p.name}: the top bar says not everyone passed`).toHaveText('Not all verified');
   }
   await expectMediaFlowing(vic, ['Ada', 'Bob'], { exact: false });
   for (const [p, other] of [[ada, 'Bob'], [bob, 'Ada'], [vic, 'Ada']] as const) {

@@ -12,6 +12,8 @@ pub fn TopBar(
     key: Option<String>,
     status: RwSignal<Status>,
     others: RwSignal<usize>,
+    /// Some connection failed the room key's check.
+    doubt: RwSignal<bool>,
 ) -> impl IntoView {
     let invite = browser::room_link("/", &room, key.as_deref());
     let watch = browser::room_link("/watch", &room, key.as_deref());
@@ -38,8 +40,13 @@ pub fn TopBar(
                 "Room " <code>{short_room}{(room.len() > 10).then_some("…")}</code>
                 <span class="count">{move || match others.get() { 0 => "just you".to_owned(), 1 => "2 here".to_owned(), n => format!("{} here", n + 1) }}</span>
             </span>
-            <details class="trust" class:ok=keyed data-testid="trust" data-verified=keyed.to_string()>
-                <summary title="What this means">{if keyed { "Verified" } else { "Not verified" }}</summary>
+            <details class="trust" class:ok=move || keyed && !doubt.get() data-testid="trust" data-verified=keyed.to_string()>
+                <summary title="What this means">{move || match (keyed, doubt.get()) {
+                    (false, _) => "Not verified",
+                    (true, false) => "Verified",
+                    // A tile or the banner says who.
+                    (true, true) => "Not all verified",
+                }}</summary>
                 <p role="note">{if keyed { VERIFIED } else { NOT_VERIFIED }}</p>
             </details>
             <span class="spacer"></span>

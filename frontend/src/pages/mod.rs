@@ -105,7 +105,7 @@ fn CallPage(role: Role) -> impl IntoView {
     let on_join = Callback::new(move |choice| joined.set(Some(choice)));
     view! {
         <div class="app" class:watch=role == Role::Watcher>
-            <TopBar room=room.clone() key=opts.key.clone() status=view_state.status others=view_state.others />
+            <TopBar room=room.clone() key=opts.key.clone() status=view_state.status others=view_state.others doubt=view_state.doubt />
             {move || match joined.get() {
                 None if role == Role::Broadcaster => view! { <Lobby camera room=room.clone() relay_url=relay_url.clone() on_join /> }.into_any(),
                 None => view! { <NameDialog on_done=Callback::new(move |n| joined.set(Some((n, true)))) /> }.into_any(),

@@ -137,9 +137,11 @@ pub struct CallView {
     pub hands: RwSignal<Vec<String>>,
     /// The loudest recent remote speaker.
     pub active: RwSignal<Option<String>>,
-    /// The names of peers without a tile (viewers) whose description failed
-    /// the room key's check.
+    /// The names of peers whose answer to my offer failed the room key's
+    /// check, unless their tile already warns (viewers have none).
     pub refused: RwSignal<Vec<String>>,
+    /// Some connection failed the room key's check.
+    pub doubt: RwSignal<bool>,
 }
 
 impl CallView {
@@ -156,6 +158,7 @@ impl CallView {
             hands: RwSignal::new(Vec::new()),
             active: RwSignal::new(None),
             refused: RwSignal::new(Vec::new()),
+            doubt: RwSignal::new(false),
         }
     }
 
@@ -205,6 +208,10 @@ impl CallView {
             .collect();
         if self.refused.with_untracked(|r| *r != tileless) {
             self.refused.set(tileless);
+        }
+        let doubt = !refused.is_empty();
+        if self.doubt.get_untracked() != doubt {
+            self.doubt.set(doubt);
         }
         let cameras = neg.peers().iter().filter(|p| p.info.broadcasting).count()
             + usize::from(neg.is_broadcasting());
