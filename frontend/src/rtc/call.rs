@@ -8,6 +8,7 @@
 //! keeps flowing while the socket reconnects, and the next `welcome`
 //! reconciles who is still there.
 
+mod exchange;
 mod handlers;
 mod measure;
 mod trust;
@@ -19,8 +20,9 @@ use super::peer::IceConfig;
 use super::view::{CallView, Status};
 use crate::browser;
 use crate::signaling::Signaling;
+use exchange::offer;
 use gloo_timers::callback::Interval;
-use handlers::{offer, on_signal, perform};
+use handlers::{on_signal, perform};
 use leptos::prelude::*;
 use protocol::{ClientMsg, Role, RoomId};
 use std::cell::{Cell, RefCell};
